@@ -1,0 +1,203 @@
+"""The agentdeck command line. Subcommands import their heavy dependencies lazily."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated, NoReturn
+
+import typer
+
+app = typer.Typer(
+    name="agentdeck",
+    help="Run OpenAI Agents SDK agents against MCP servers, configured by one agents.yaml.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Validate, show, convert and describe agents.yaml.", no_args_is_help=True)
+servers_app = typer.Typer(help="List and check the configured MCP servers.", no_args_is_help=True)
+tools_app = typer.Typer(help="See and call the tools agents are offered.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(servers_app, name="servers")
+app.add_typer(tools_app, name="tools")
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Path to agents.yaml (default: $AGENTDECK_CONFIG, else ./agents.yaml)."),
+]
+
+
+class Approve(str, Enum):
+    ask = "ask"
+    yes = "yes"
+    no = "no"
+
+
+class ExportFormat(str, Enum):
+    claude = "claude"
+
+
+@app.command()
+def run(
+    question: Annotated[str, typer.Argument(help="The question or task for the agent.")],
+    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Agent to run (default: defaults.agent).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Override the agent's model name.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON record of the run.")] = False,
+    approve: Annotated[
+        Approve | None,
+        typer.Option(help="Tool calls that need approval: ask (default on a terminal), yes, or no (default otherwise)."),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Ask an agent one question and print its answer."""
+    from app.commands.run import run_command
+
+    run_command(question, agent=agent, model=model, json_out=json_out, approve=approve.value if approve else None, config=config)
+
+
+@servers_app.command("list")
+def servers_list(config: ConfigOpt = None) -> None:
+    """List the configured servers (no connection is made)."""
+    from app.commands.servers import list_servers
+
+    list_servers(config)
+
+
+@servers_app.command("check")
+def servers_check(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Connect to every local server and report ok/failed, start time and tool count."""
+    from app.commands.servers import check_servers
+
+    check_servers(config, json_out)
+
+
+@tools_app.command("list")
+def tools_list(
+    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Show what this agent is offered.")] = None,
+    server: Annotated[str | None, typer.Option("--server", "-s", help="Show one server's tools after its own filters.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show the tools after all filters (no model and no API key needed)."""
+    from app.commands.tools import list_tools
+
+    list_tools(config, agent=agent, server=server, json_out=json_out)
+
+
+@tools_app.command("call")
+def tools_call(
+    server: Annotated[str, typer.Argument(help="Server name from agents.yaml.")],
+    tool: Annotated[str, typer.Argument(help="Tool name.")],
+    args: Annotated[str, typer.Option("--args", help="Tool arguments as a JSON object.")] = "{}",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the raw MCP result as JSON.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Call one tool directly and print its result."""
+    from app.commands.tools import call_tool
+
+    call_tool(config, server, tool, args, json_out)
+
+
+@config_app.command("validate")
+def config_validate(config: ConfigOpt = None) -> None:
+    """Check agents.yaml and report the first problem with its location."""
+    from app.commands.config import validate
+
+    validate(config)
+
+
+@config_app.command("show")
+def config_show(config: ConfigOpt = None) -> None:
+    """Print the effective config after interpolation, with secrets redacted."""
+    from app.commands.config import show
+
+    show(config)
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of agents.yaml (for editor completion)."""
+    from app.commands.config import schema
+
+    schema()
+
+
+@config_app.command("import-claude")
+def config_import_claude(
+    file: Annotated[str, typer.Argument(help="Claude Desktop / Cursor JSON with mcpServers.")],
+) -> None:
+    """Convert an mcpServers JSON file into a `servers:` YAML section."""
+    from app.commands.config import import_claude
+
+    import_claude(file)
+
+
+@config_app.command("export")
+def config_export(
+    format: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = ExportFormat.claude,
+    config: ConfigOpt = None,
+) -> None:
+    """Export the local servers as Claude Desktop / Cursor mcpServers JSON."""
+    from app.commands.config import export
+
+    export(config, format.value)
+
+
+@app.command("fake-openai")
+def fake_openai(
+    rules: Annotated[str | None, typer.Option("--rules", help="Offline rules YAML (default: the built-in rules).")] = None,
+    host: Annotated[str, typer.Option("--host", help="Loopback address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 0,
+    latency: Annotated[float, typer.Option("--latency", help="Seconds added to every model request.")] = 0.0,
+    faults: Annotated[str | None, typer.Option("--faults", help='JSON list of faults to inject first, e.g. \'[{"status": 429, "retry_after": 1}]\'.')] = None,
+) -> None:
+    """Serve the offline model as an OpenAI-compatible API (prints the base URL first)."""
+    from app.commands.fake import serve_fake
+
+    serve_fake(rules, host, port, latency, faults)
+
+
+def _fail(message: str, hint: str | None, detail: str | None, code: int) -> NoReturn:
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    if detail:
+        err.print(escape(detail))
+    if hint:
+        err.print(f"[dim]hint:[/] {escape(hint)}")
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and render every agentdeck error in one place."""
+    import click
+
+    from app.errors import AgentdeckError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="agentdeck", standalone_mode=False)
+    except AgentdeckError as exc:
+        _fail(exc.message, exc.hint, exc.detail, exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("interrupted", None, None, 130)
+    except click.UsageError as exc:
+        ctx = exc.ctx
+        usage = ctx.get_usage() if ctx is not None else None
+        _fail(exc.format_message(), f"{usage}\nrun with --help for details" if usage else None, None, 2)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), None, None, exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", None, None, 130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        raise SystemExit(1) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)

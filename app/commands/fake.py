@@ -1,0 +1,48 @@
+"""`agentdeck fake-openai`: serve the offline rules as an OpenAI-compatible HTTP API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from pathlib import Path
+
+from app.errors import UsageError
+
+
+def serve_fake(rules: str | None, host: str, port: int, latency: float, faults: str | None) -> None:
+    """Bind, print the base URL on stdout, and serve until interrupted."""
+    import uvicorn
+
+    from app.offline.fake_server import LOOPBACK, FakeState, Fault, build_app
+    from app.offline.rules import load_rules
+
+    if host not in LOOPBACK:
+        raise UsageError(f"the fake server binds loopback only; got --host {host}", hint="use 127.0.0.1")
+    if latency < 0:
+        raise UsageError("--latency cannot be negative")
+    state = FakeState(rules=load_rules(Path(rules) if rules else None), latency=latency)
+    if faults:
+        try:
+            state.faults = [Fault(**f) for f in json.loads(faults)]
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"--faults must be a JSON list of fault objects: {exc}") from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise UsageError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    print(f"http://{host}:{bound}/v1", flush=True)
+    config = uvicorn.Config(build_app(state), log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+        sys.stdout.flush()

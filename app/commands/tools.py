@@ -1,0 +1,126 @@
+"""`agentdeck tools list|call`: what agents are offered, and direct calls."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.commands.common import load, run_async, stderr, stdout
+from app.config.loader import did_you_mean
+from app.config.models import HostedServerConfig
+from app.deck import Deck, DeckOptions
+from app.errors import ToolCallError, UsageError
+from app.filters import is_destructive, is_read_only
+
+
+def _kind(tool: Any) -> str:
+    if is_read_only(tool):
+        return "read-only"
+    return "destructive" if is_destructive(tool) else "write"
+
+
+def _check_server(loaded: Any, server: str) -> None:
+    servers = loaded.config.servers
+    if server not in servers:
+        raise UsageError(
+            f"unknown server '{server}'{did_you_mean(server, set(servers))}",
+            hint=f"servers in {loaded.path}: {', '.join(servers) or 'none'}",
+        )
+    if isinstance(servers[server], HostedServerConfig):
+        raise UsageError(f"server '{server}' is hosted: OpenAI calls it, agentdeck cannot list or call its tools")
+
+
+def list_tools(config: str | None, *, agent: str | None, server: str | None, json_out: bool) -> None:
+    """Print the tools an agent (or one server) offers after all filters."""
+    if agent and server:
+        raise UsageError("give --agent or --server, not both")
+    loaded = load(config)
+    if server:
+        _check_server(loaded, server)
+
+    async def go() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        if server:
+            async with Deck(loaded, DeckOptions(servers=[server])) as deck:
+                from agents import RunContextWrapper
+
+                from app.build import DeckAgent
+
+                probe = DeckAgent(name="(server)")
+                for tool in await deck.servers[server].list_tools(RunContextWrapper(context=None), probe):
+                    rows.append(_row(tool.name, server, tool))
+            return rows
+        async with Deck(loaded, DeckOptions(agent=agent, with_models=False)) as deck:
+            from app.build import offered_tools
+
+            for warning in deck.warnings():
+                stderr().print(f"[yellow]warning:[/] {warning}")
+            for public, srv, tool in await offered_tools(deck.agent, deck.servers):
+                rows.append(_row(public, srv, tool))
+            for name in loaded.config.agents[deck.agent.name].servers:
+                cfg = loaded.config.servers[name]
+                if isinstance(cfg, HostedServerConfig):
+                    for t in cfg.allowed_tools or ["*"]:
+                        rows.append({"name": t, "server": name, "kind": "hosted", "description": ""})
+        return rows
+
+    rows = run_async(go())
+    if json_out:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("tool", "server", "kind", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], r["server"], r["kind"], r["description"])
+    out = stdout()
+    out.print(table) if rows else out.print("No tools are offered.")
+
+
+def _row(name: str, server: str, tool: Any) -> dict[str, Any]:
+    description = (tool.description or "").strip().splitlines()
+    return {"name": name, "server": server, "kind": _kind(tool), "description": description[0] if description else ""}
+
+
+def call_tool(config: str | None, server: str, tool: str, args: str, json_out: bool) -> None:
+    """Call one tool on one server, without a model; the server's own filters do not apply."""
+    try:
+        arguments = json.loads(args)
+    except ValueError as exc:
+        raise UsageError(f"--args is not valid JSON: {exc}", hint='--args \'{"path": "notes.txt"}\'') from None
+    if not isinstance(arguments, dict):
+        raise UsageError("--args must be a JSON object", hint='--args \'{"path": "notes.txt"}\'')
+    loaded = load(config)
+    _check_server(loaded, server)
+
+    async def go() -> Any:
+        async with Deck(loaded, DeckOptions(servers=[server], apply_filters=False)) as deck:
+            srv = deck.servers[server]
+            names = [t.name for t in await srv.list_tools()]
+            if tool not in names:
+                raise UsageError(
+                    f"server '{server}' has no tool '{tool}'{did_you_mean(tool, set(names))}",
+                    hint=f"`agentdeck tools list --server {server}` lists its tools",
+                )
+            try:
+                return await srv.call_tool(tool, arguments)
+            except Exception as exc:  # noqa: BLE001 - transport and protocol errors become one line
+                from app.connect import describe_exception
+
+                raise ToolCallError(f"calling {server}.{tool} failed: {describe_exception(exc)}") from None
+
+    result = run_async(go())
+    if json_out:
+        print(json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False, indent=2))
+    else:
+        out = stdout()
+        for block in result.content:
+            text = getattr(block, "text", None)
+            if text is not None:
+                out.print(text, markup=False)
+            else:
+                out.print(f"[{block.type} content]", markup=False)
+    if result.is_error:
+        raise SystemExit(1)

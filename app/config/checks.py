@@ -1,0 +1,124 @@
+"""Cross-reference checks that a schema alone cannot express."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.config.models import (
+    CompatibleProviderConfig,
+    HostedServerConfig,
+    OfflineProviderConfig,
+    OpenAIProviderConfig,
+    ProviderConfig,
+)
+from app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from app.config.loader import LoadedConfig
+
+BUILTIN_PROVIDERS = ("auto", "openai", "offline")
+
+
+def resolve_provider(loaded: LoadedConfig, agent_name: str) -> tuple[str, ProviderConfig]:
+    """The provider an agent uses: its own, else defaults.provider, else auto."""
+    cfg = loaded.config
+    name = cfg.agents[agent_name].provider or cfg.defaults.provider or "auto"
+    if name in cfg.providers:
+        return name, cfg.providers[name]
+    if name == "auto":
+        name = "openai" if loaded.env.get("OPENAI_API_KEY") else "offline"
+    if name == "openai":
+        return name, OpenAIProviderConfig(kind="openai")
+    return name, OfflineProviderConfig(kind="offline")
+
+
+def provider_api(provider: ProviderConfig) -> str:
+    """Which wire API a provider speaks: responses, chat_completions or offline."""
+    if isinstance(provider, OpenAIProviderConfig | CompatibleProviderConfig):
+        return provider.api
+    return "offline"
+
+
+def check_references(loaded: LoadedConfig) -> None:
+    """Raise ConfigError for the first broken reference, cycle or incompatible pairing."""
+    from app.config.loader import did_you_mean
+
+    cfg = loaded.config
+    agents, servers = set(cfg.agents), set(cfg.servers)
+    providers = set(cfg.providers) | set(BUILTIN_PROVIDERS)
+
+    def fail(at: tuple[str | int, ...], message: str, hint: str | None = None) -> None:
+        raise ConfigError(f"{loaded.where(*at)}: {message}", hint=hint)
+
+    if cfg.defaults.agent and cfg.defaults.agent not in agents:
+        fail(("defaults", "agent"), f"unknown agent '{cfg.defaults.agent}'"
+             f"{did_you_mean(cfg.defaults.agent, agents)}")
+    if cfg.defaults.provider and cfg.defaults.provider not in providers:
+        fail(("defaults", "provider"), f"unknown provider '{cfg.defaults.provider}'"
+             f"{did_you_mean(cfg.defaults.provider, providers)}",
+             hint="declare it under providers: or use auto, openai or offline")
+    for name, provider in cfg.providers.items():
+        if isinstance(provider, OfflineProviderConfig) and provider.rules:
+            rules = loaded.resolve_path(provider.rules)
+            if not rules.is_file():
+                fail(("providers", name, "rules"), f"rules file {rules} does not exist")
+
+    for name, agent in cfg.agents.items():
+        base = ("agents", name)
+        if agent.provider and agent.provider not in providers:
+            fail(base + ("provider",), f"unknown provider '{agent.provider}'"
+                 f"{did_you_mean(agent.provider, providers)}",
+                 hint="declare it under providers: or use auto, openai or offline")
+        if agent.instructions_file:
+            path = loaded.resolve_path(agent.instructions_file)
+            if not path.is_file():
+                fail(base + ("instructions_file",), f"file {path} does not exist")
+        for i, server in enumerate(agent.servers):
+            if server not in servers:
+                fail(base + ("servers", i), f"unknown server '{server}'{did_you_mean(server, servers)}",
+                     hint=f"declared servers: {', '.join(sorted(servers)) or 'none'}")
+        for key in ("handoffs", "as_tools"):
+            for i, other in enumerate(getattr(agent, key)):
+                if other not in agents:
+                    fail(base + (key, i), f"unknown agent '{other}'{did_you_mean(other, agents)}")
+                if other == name:
+                    fail(base + (key, i), f"agent '{name}' refers to itself")
+        _, provider = resolve_provider(loaded, name)
+        for i, server in enumerate(agent.servers):
+            if isinstance(cfg.servers[server], HostedServerConfig) and provider_api(provider) == "chat_completions":
+                fail(base + ("servers", i),
+                     f"hosted server '{server}' needs the Responses API, but this agent's provider uses chat_completions",
+                     hint="use a provider with api: responses, or a stdio/sse/streamable_http server")
+
+    for key in ("handoffs", "as_tools"):
+        cycle = find_cycle({n: getattr(a, key) for n, a in cfg.agents.items()})
+        if cycle:
+            fail(("agents", cycle[0], key), f"{key} form a cycle: {' -> '.join(cycle)}",
+                 hint="an agent cannot reach itself again; remove one of the links")
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """Return one cycle as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None

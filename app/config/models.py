@@ -1,0 +1,213 @@
+"""Typed schema of agents.yaml (every model forbids unknown keys)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FILTER_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReasoningSettings(Strict):
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+
+class ModelSettingsConfig(Strict):
+    """The subset of agents.ModelSettings that makes sense in a YAML file."""
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, gt=0)
+    tool_choice: str | None = None
+    parallel_tool_calls: bool | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    reasoning: ReasoningSettings | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    store: bool | None = None
+
+
+class OpenAIProviderConfig(Strict):
+    """OpenAI itself, through the Responses API by default."""
+
+    kind: Literal["openai"]
+    api_key: str | None = None
+    base_url: str | None = None
+    api: Literal["responses", "chat_completions"] = "responses"
+    max_retries: int = Field(default=3, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class CompatibleProviderConfig(Strict):
+    """Any OpenAI-compatible endpoint: Ollama, vLLM, LiteLLM proxies."""
+
+    kind: Literal["openai_compatible"]
+    base_url: str
+    api_key: str | None = None
+    api: Literal["chat_completions", "responses"] = "chat_completions"
+    max_retries: int = Field(default=3, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class OfflineProviderConfig(Strict):
+    """The deterministic rules-driven model shipped with agentdeck."""
+
+    kind: Literal["offline"]
+    rules: str | None = None
+    log: str | None = None
+
+
+ProviderConfig = Annotated[
+    OpenAIProviderConfig | CompatibleProviderConfig | OfflineProviderConfig,
+    Field(discriminator="kind"),
+]
+
+
+class ToolGlobs(Strict):
+    """Tool-name globs: allow (if set) first, then block."""
+
+    allow: list[str] | None = None
+    block: list[str] | None = None
+
+
+class CacheTTL(Strict):
+    ttl: float = Field(gt=0)
+
+
+class ApprovalRules(Strict):
+    """Tool-name globs that always or never need approval; others need none."""
+
+    always: list[str] = Field(default_factory=list)
+    never: list[str] = Field(default_factory=list)
+
+
+Approval = Literal["never", "always", "destructive"] | ApprovalRules
+
+
+class LocalServerBase(Strict):
+    """Options shared by servers that agentdeck connects to itself."""
+
+    description: str | None = None
+    cache_tools: bool | CacheTTL = False
+    tools: ToolGlobs | None = None
+    policy: Literal["read_only", "no_destructive"] | None = None
+    filter: str | None = Field(default=None, pattern=FILTER_REF)
+    approval: Approval = "never"
+    timeout: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=0, ge=0)
+    start_timeout: float = Field(default=20.0, gt=0)
+    required: bool = True
+    structured_content: bool = False
+
+
+class StdioServerConfig(LocalServerBase):
+    transport: Literal["stdio"]
+    command: str = Field(min_length=1)
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+
+
+class SseServerConfig(LocalServerBase):
+    transport: Literal["sse"]
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    read_timeout: float = Field(default=300.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+class StreamableHttpServerConfig(SseServerConfig):
+    transport: Literal["streamable_http"]  # type: ignore[assignment]
+
+
+class HostedServerConfig(Strict):
+    """An MCP server that OpenAI calls on the agent's behalf (Responses API only)."""
+
+    transport: Literal["hosted"]
+    server_url: str | None = None
+    connector_id: str | None = None
+    label: str | None = None
+    description: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    authorization: str | None = None
+    allowed_tools: list[str] | None = None
+    approval: Literal["never", "always"] | ApprovalRules = "always"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> HostedServerConfig:
+        if bool(self.server_url) == bool(self.connector_id):
+            raise ValueError("set exactly one of 'server_url' or 'connector_id'")
+        if self.server_url:
+            _check_http_url(self.server_url)
+        return self
+
+
+ServerConfig = Annotated[
+    StdioServerConfig | SseServerConfig | StreamableHttpServerConfig | HostedServerConfig,
+    Field(discriminator="transport"),
+]
+LocalServerConfig = StdioServerConfig | SseServerConfig | StreamableHttpServerConfig
+
+
+class AgentConfig(Strict):
+    description: str | None = None
+    instructions: str | None = None
+    instructions_file: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    model_settings: ModelSettingsConfig | None = None
+    servers: list[str] = Field(default_factory=list)
+    tools: ToolGlobs | None = None
+    prefix_tool_names: bool = False
+    handoffs: list[str] = Field(default_factory=list)
+    as_tools: list[str] = Field(default_factory=list)
+    max_turns: int = Field(default=10, gt=0)
+
+    @model_validator(mode="after")
+    def _one_instruction_source(self) -> AgentConfig:
+        if self.instructions is not None and self.instructions_file is not None:
+            raise ValueError("set 'instructions' or 'instructions_file', not both")
+        return self
+
+
+class Defaults(Strict):
+    agent: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    model_settings: ModelSettingsConfig | None = None
+
+
+class Config(Strict):
+    """The whole of agents.yaml."""
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    agents: dict[str, AgentConfig] = Field(min_length=1)
+
+    @field_validator("servers", "agents", "providers")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not name or not all(c.isalnum() or c in "-_" for c in name):
+                raise ValueError(
+                    f"name {name!r} may use only letters, digits, '-' and '_'"
+                )
+        return value
+
+
+def _check_http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value

@@ -1,0 +1,29 @@
+"""Hide secret values before a config is shown."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MASK = "***"
+_SECRET_KEY = re.compile(
+    r"(^|[_-])(api[_-]?key|apikey|token|access[_-]?token|password|passwd|secret|authorization|auth|cookie|credentials?)($|[_-])",
+    re.IGNORECASE,
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """True for names like api_key, OPENAI_API_KEY, Authorization, X-Api-Key, db_password."""
+    return bool(_SECRET_KEY.search(key))
+
+
+def redact(data: Any) -> Any:
+    """A copy of the data with the values of secret-looking keys masked."""
+    if isinstance(data, dict):
+        return {
+            k: (MASK if is_secret_key(str(k)) and v not in (None, "") and not isinstance(v, dict | list) else redact(v))
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    return data

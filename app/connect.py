@@ -1,0 +1,126 @@
+"""Connect MCP servers concurrently, each in its own task that also cleans it up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.errors import ServerStartError
+
+log = logging.getLogger("agentdeck.connect")
+
+
+@dataclass
+class ServerSlot:
+    """One server's connection state inside a pool."""
+
+    name: str
+    server: Any
+    start_timeout: float
+    required: bool
+    connected: bool = False
+    error: str | None = None
+    start_ms: float | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def failure_message(self) -> str:
+        """One paragraph naming the server, its command or URL, the cause and its stderr tail."""
+        describe = getattr(self.server, "describe", "")
+        msg = f"MCP server '{self.name}' ({describe}) failed to start: {self.error}"
+        tail = self.server.stderr_tail() if hasattr(self.server, "stderr_tail") else ""
+        if tail:
+            msg += "\n  stderr:\n" + "\n".join("    " + line for line in tail.splitlines())
+        return msg
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A short, human cause for a connection failure (unwraps exception groups and causes)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {exc.filename or exc}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc).strip() or type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip() and str(cause) not in text:
+        text += f" ({describe_exception(cause)})"
+    return text.splitlines()[0]
+
+
+class ServerPool:
+    """Async context manager: connect all servers concurrently; clean each up in its own task."""
+
+    def __init__(self, slots: list[ServerSlot]) -> None:
+        self.slots = {slot.name: slot for slot in slots}
+
+    async def _run(self, slot: ServerSlot) -> None:
+        started = time.perf_counter()
+        try:
+            try:
+                await asyncio.wait_for(slot.server.connect(), timeout=slot.start_timeout)
+            except TimeoutError:
+                slot.error = f"did not start within {slot.start_timeout:g}s (start_timeout)"
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, not raised
+                slot.error = describe_exception(exc)
+            else:
+                slot.connected = True
+                slot.start_ms = (time.perf_counter() - started) * 1000
+            slot.ready.set()
+            if slot.connected:
+                await slot.stop.wait()
+        finally:
+            slot.ready.set()
+            slot.connected = False
+            try:
+                await slot.server.cleanup()
+            except BaseException as exc:  # noqa: BLE001 - cleanup must not mask the real outcome
+                log.debug("cleanup of %s failed: %r", slot.name, exc)
+
+    async def __aenter__(self) -> ServerPool:
+        for slot in self.slots.values():
+            slot.task = asyncio.create_task(self._run(slot), name=f"mcp:{slot.name}")
+        try:
+            await asyncio.gather(*(slot.ready.wait() for slot in self.slots.values()))
+        except BaseException:
+            await self.close()
+            raise
+        failed = [s for s in self.slots.values() if s.required and not s.connected]
+        if failed:
+            await self.close()
+            raise ServerStartError(
+                failed[0].failure_message(),
+                hint="fix the server (or mark it required: false) and try again; "
+                "`agentdeck servers check` tests every server",
+            )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop every server and wait for its task to clean it up."""
+        for slot in self.slots.values():
+            slot.stop.set()
+        tasks = [s.task for s in self.slots.values() if s.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def connected(self) -> dict[str, Any]:
+        """Name -> connected server object."""
+        return {n: s.server for n, s in self.slots.items() if s.connected}
+
+    def warnings(self) -> list[str]:
+        """One line per optional server that failed."""
+        return [
+            f"optional server '{s.name}' is unavailable: {s.error}"
+            for s in self.slots.values()
+            if not s.required and not s.connected and s.error
+        ]

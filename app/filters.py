@@ -1,0 +1,103 @@
+"""Tool filters: static globs, annotation policies and user callables, composed per server."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from app.config.models import ToolGlobs
+from app.errors import ConfigError
+
+
+def matches_any(name: str, patterns: list[str] | None) -> bool:
+    """True if the tool name matches one of the (case-sensitive) globs."""
+    return any(fnmatchcase(name, p) for p in patterns or [])
+
+
+def passes_globs(name: str, globs: ToolGlobs | None) -> bool:
+    """Allow-list first (when set), then block-list."""
+    if globs is None:
+        return True
+    if globs.allow is not None and not matches_any(name, globs.allow):
+        return False
+    return not matches_any(name, globs.block)
+
+
+def is_read_only(tool: Any) -> bool:
+    """The tool declares readOnlyHint: true."""
+    ann = getattr(tool, "annotations", None)
+    return bool(ann is not None and ann.read_only_hint)
+
+
+def is_destructive(tool: Any) -> bool:
+    """MCP semantics: a tool that is not read-only is destructive unless it says otherwise."""
+    if is_read_only(tool):
+        return False
+    ann = getattr(tool, "annotations", None)
+    hint = None if ann is None else ann.destructive_hint
+    return hint is not False
+
+
+def passes_policy(policy: str | None, tool: Any) -> bool:
+    """read_only keeps only read-only tools; no_destructive drops destructive ones."""
+    if policy == "read_only":
+        return is_read_only(tool)
+    if policy == "no_destructive":
+        return not is_destructive(tool)
+    return True
+
+
+def load_callable(ref: str, base_dir: Path, what: str) -> Callable[..., Any]:
+    """Import `package.module:function`, looking beside the config file first."""
+    module_name, _, attr = ref.partition(":")
+    added = str(base_dir.resolve())
+    if added not in sys.path:
+        sys.path.insert(0, added)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's config problem
+        raise ConfigError(f"{what}: cannot import module '{module_name}': {exc}") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ConfigError(f"{what}: module '{module_name}' has no function '{attr}'")
+    return fn
+
+
+class ServerToolFilter:
+    """One server's composed dynamic filter: server globs, agent globs, policy, then callable."""
+
+    def __init__(
+        self,
+        server_globs: ToolGlobs | None,
+        agent_globs: Mapping[str, ToolGlobs | None],
+        policy: str | None,
+        custom: Callable[..., Any] | None,
+    ) -> None:
+        self.server_globs = server_globs
+        self.agent_globs = agent_globs
+        self.policy = policy
+        self.custom = custom
+
+    def static_ok(self, agent_name: str, tool: Any) -> bool:
+        """Everything except the user's callable."""
+        name = tool.name
+        return (
+            passes_globs(name, self.server_globs)
+            and passes_globs(name, self.agent_globs.get(agent_name))
+            and passes_policy(self.policy, tool)
+        )
+
+    async def __call__(self, ctx: Any, tool: Any) -> bool:
+        if not self.static_ok(ctx.agent.name, tool):
+            return False
+        if self.custom is None:
+            return True
+        verdict = self.custom(ctx, tool)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        return bool(verdict)

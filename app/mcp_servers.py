@@ -1,0 +1,212 @@
+"""Turn `servers:` entries into Agents SDK MCP server objects (and hosted MCP tools)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, TextIO
+
+from agents import HostedMCPTool
+from agents.mcp import MCPServerSse, MCPServerStdio, MCPServerStreamableHttp
+from mcp.client.stdio import stdio_client
+from mcp.types import ToolListChangedNotification
+
+from app.approvals import hosted_require_approval, local_require_approval
+from app.config.loader import LoadedConfig
+from app.config.models import (
+    CacheTTL,
+    HostedServerConfig,
+    LocalServerConfig,
+    SseServerConfig,
+    StdioServerConfig,
+    StreamableHttpServerConfig,
+    ToolGlobs,
+)
+from app.filters import ServerToolFilter, load_callable
+from app.telemetry import record_tool_call
+
+# Variables a stdio child needs to find the interpreter and packages of this environment.
+_PASS_THROUGH = ("VIRTUAL_ENV", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
+
+
+class _DeckServer:
+    """Mixin: TTL for the tool-list cache, list_changed invalidation, and call recording."""
+
+    name: str
+    cache_tools_list: bool
+    cached_tools: Any
+
+    def _deck_init(self, ttl: float | None, describe: str) -> None:
+        self.ttl = ttl
+        self.describe = describe
+        self._deck_stale = True
+        self._deck_fetched_at = 0.0
+        self.tools_list_fetches = 0
+
+    async def _deck_on_message(self, message: Any) -> None:
+        if isinstance(message, ToolListChangedNotification):
+            self.invalidate_tools_cache()
+
+    def invalidate_tools_cache(self) -> None:
+        self._deck_stale = True
+        super().invalidate_tools_cache()  # type: ignore[misc]
+
+    async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[Any]:
+        if self.cache_tools_list and self.ttl and not self._deck_stale:
+            if time.monotonic() - self._deck_fetched_at > self.ttl:
+                self.invalidate_tools_cache()
+        fetching = not self.cache_tools_list or self._deck_stale or self.cached_tools is None
+        tools = await super().list_tools(run_context, agent)  # type: ignore[misc]
+        if fetching:
+            self._deck_stale = False
+            self._deck_fetched_at = time.monotonic()
+            self.tools_list_fetches += 1
+        return tools
+
+    async def call_tool(self, tool_name: str, arguments: dict[str, Any] | None, meta: Any = None) -> Any:
+        started = time.perf_counter()
+        ok = False
+        try:
+            result = await super().call_tool(tool_name, arguments, meta)  # type: ignore[misc]
+            ok = not getattr(result, "is_error", False)
+            return result
+        finally:
+            record_tool_call(self.name, tool_name, arguments or {}, ok, time.perf_counter() - started)
+
+
+class DeckStdioServer(_DeckServer, MCPServerStdio):
+    """Stdio server whose stderr goes to a file, so failures can show its tail."""
+
+    errlog: TextIO
+
+    def create_streams(self) -> AbstractAsyncContextManager[Any]:
+        return stdio_client(self.params, errlog=self.errlog)
+
+    def stderr_tail(self, max_lines: int = 12, max_chars: int = 2000) -> str:
+        """The last lines the child wrote to stderr."""
+        try:
+            self.errlog.flush()
+            with open(self.errlog.name, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()[-max_chars:]
+        except (OSError, ValueError):
+            return ""
+        return "\n".join(text.strip().splitlines()[-max_lines:])
+
+
+class DeckSseServer(_DeckServer, MCPServerSse):
+    def stderr_tail(self, max_lines: int = 12, max_chars: int = 2000) -> str:
+        return ""
+
+
+class DeckHttpServer(_DeckServer, MCPServerStreamableHttp):
+    def stderr_tail(self, max_lines: int = 12, max_chars: int = 2000) -> str:
+        return ""
+
+
+DeckServer = DeckStdioServer | DeckSseServer | DeckHttpServer
+
+
+def stdio_environment(extra: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a stdio child gets on top of the SDK's minimal set: this environment's bin dir and venv."""
+    environ = os.environ if environ is None else environ
+    env = {k: environ[k] for k in _PASS_THROUGH if environ.get(k)}
+    bin_dir = str(Path(sys.executable).parent)
+    path = environ.get("PATH", "")
+    if bin_dir not in path.split(os.pathsep):
+        path = bin_dir + (os.pathsep + path if path else "")
+    env["PATH"] = path
+    if "VIRTUAL_ENV" not in env and sys.prefix != sys.base_prefix:
+        env["VIRTUAL_ENV"] = sys.prefix
+    env.update(extra)
+    return env
+
+
+def build_tool_filter(
+    loaded: LoadedConfig, name: str, cfg: LocalServerConfig
+) -> ServerToolFilter:
+    """Compose the server's filters with those of every agent that uses it."""
+    agent_globs: dict[str, ToolGlobs | None] = {
+        agent_name: agent.tools
+        for agent_name, agent in loaded.config.agents.items()
+        if name in agent.servers
+    }
+    custom = (
+        load_callable(cfg.filter, loaded.base_dir, f"{loaded.where('servers', name, 'filter')}")
+        if cfg.filter
+        else None
+    )
+    return ServerToolFilter(cfg.tools, agent_globs, cfg.policy, custom)
+
+
+def build_local_server(
+    loaded: LoadedConfig, name: str, cfg: LocalServerConfig, *, apply_filters: bool = True
+) -> DeckServer:
+    """One SDK server object (not yet connected) for a stdio/sse/streamable_http entry."""
+    ttl = cfg.cache_tools.ttl if isinstance(cfg.cache_tools, CacheTTL) else None
+    common: dict[str, Any] = {
+        "name": name,
+        "cache_tools_list": bool(cfg.cache_tools),
+        "client_session_timeout_seconds": cfg.timeout,
+        "tool_filter": build_tool_filter(loaded, name, cfg) if apply_filters else None,
+        "use_structured_content": cfg.structured_content,
+        "max_retry_attempts": cfg.retries,
+        "retry_backoff_seconds_base": 0.5,
+        "retry_backoff_seconds_max": 8.0,
+        "require_approval": local_require_approval(cfg.approval),
+    }
+    server: DeckServer
+    if isinstance(cfg, StdioServerConfig):
+        cwd = loaded.resolve_path(cfg.cwd) if cfg.cwd else loaded.base_dir
+        params = {
+            "command": cfg.command,
+            "args": list(cfg.args),
+            "env": stdio_environment(cfg.env),
+            "cwd": str(cwd),
+        }
+        stdio = DeckStdioServer(params=params, **common)  # type: ignore[arg-type]
+        stdio.errlog = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the server
+            "w+", prefix=f"agentdeck-{name}-", suffix=".stderr", encoding="utf-8"
+        )
+        describe = " ".join([cfg.command, *cfg.args])
+        server = stdio
+    else:
+        http_params = {
+            "url": cfg.url,
+            "headers": dict(cfg.headers),
+            "timeout": cfg.timeout,
+            "sse_read_timeout": cfg.read_timeout,
+        }
+        cls = DeckHttpServer if isinstance(cfg, StreamableHttpServerConfig) else DeckSseServer
+        assert isinstance(cfg, SseServerConfig)
+        server = cls(params=http_params, **common)  # type: ignore[arg-type]
+        describe = cfg.url
+    server._deck_init(ttl, describe)
+    server.message_handler = server._deck_on_message
+    return server
+
+
+def build_hosted_tool(name: str, cfg: HostedServerConfig) -> HostedMCPTool:
+    """A HostedMCPTool for a `transport: hosted` entry (OpenAI makes the calls)."""
+    tool_config: dict[str, Any] = {
+        "type": "mcp",
+        "server_label": cfg.label or name,
+        "require_approval": hosted_require_approval(cfg.approval),
+    }
+    if cfg.server_url:
+        tool_config["server_url"] = cfg.server_url
+    if cfg.connector_id:
+        tool_config["connector_id"] = cfg.connector_id
+    if cfg.headers:
+        tool_config["headers"] = dict(cfg.headers)
+    if cfg.authorization:
+        tool_config["authorization"] = cfg.authorization
+    if cfg.allowed_tools is not None:
+        tool_config["allowed_tools"] = list(cfg.allowed_tools)
+    if cfg.description:
+        tool_config["server_description"] = cfg.description
+    return HostedMCPTool(tool_config=tool_config)  # type: ignore[arg-type]

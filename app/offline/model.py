@@ -1,0 +1,136 @@
+"""OfflineModel: an Agents SDK Model driven by the rules engine (no network, deterministic)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from agents import ModelResponse, ModelSettings, Usage
+from agents.models.interface import Model, ModelTracing
+from agents.testing import ScriptedModel, assistant_message, function_call
+
+from app.offline.rules import Decision, RuleSet, decide, read_conversation
+
+
+def estimate_tokens(text: str) -> int:
+    """A stable stand-in for a tokenizer: about four characters per token."""
+    return max(1, (len(text) + 3) // 4)
+
+
+class CallLog:
+    """Appends one JSON line per model call, so tests and users can see what the model was offered."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        with self._lock, self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+class OfflineModel(Model):
+    """Answers from a RuleSet; streaming, tool calls and handoffs work as with a real model."""
+
+    def __init__(self, rules: RuleSet, *, name: str = "offline", log: CallLog | None = None) -> None:
+        self.rules = rules
+        self.name = name
+        self.log = log or CallLog(None)
+
+    def _decide(
+        self,
+        system_instructions: str | None,
+        input: str | list[Any],
+        tools: list[Any],
+        handoffs: list[Any],
+        streamed: bool,
+    ) -> tuple[list[Any], Usage]:
+        offered = [getattr(t, "name", type(t).__name__) for t in tools]
+        handoff_names = [h.tool_name for h in handoffs]
+        conv = read_conversation(system_instructions, input)
+        decision = decide(self.rules, conv, offered + handoff_names)
+        self.log.write(
+            {
+                "time": time.time(),
+                "model": self.name,
+                "streamed": streamed,
+                "instructions": system_instructions,
+                "user": conv.user,
+                "round": conv.round,
+                "tools": offered,
+                "handoffs": handoff_names,
+                "tool_outputs": conv.outputs,
+                "rule": decision.rule,
+                "calls": [{"tool": n, "arguments": a} for n, a, _ in decision.calls],
+                "message": decision.message,
+            }
+        )
+        return _output_items(decision), _usage(system_instructions, input, decision)
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[Any],
+        model_settings: ModelSettings,
+        tools: list[Any],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> ModelResponse:
+        output, usage = self._decide(system_instructions, input, tools, handoffs, streamed=False)
+        return ModelResponse(output=output, usage=usage, response_id=None)
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[Any],
+        model_settings: ModelSettings,
+        tools: list[Any],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: ModelTracing,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> AsyncIterator[Any]:
+        output, usage = self._decide(system_instructions, input, tools, handoffs, streamed=True)
+        # ScriptedModel turns finished output items into a faithful Responses event stream.
+        replay = ScriptedModel([{"output": output, "usage": usage}])
+        async for event in replay.stream_response(
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            tracing,
+            previous_response_id=previous_response_id,
+            conversation_id=conversation_id,
+            prompt=prompt,
+        ):
+            yield event
+
+
+def _output_items(decision: Decision) -> list[Any]:
+    if decision.message is not None:
+        return [assistant_message(decision.message, item_id="msg_offline")]
+    return [function_call(name, args, call_id=call_id) for name, args, call_id in decision.calls]
+
+
+def _usage(system: str | None, input: str | list[Any], decision: Decision) -> Usage:
+    prompt = (system or "") + json.dumps(input, default=str, ensure_ascii=False)
+    produced = decision.message or json.dumps([[n, a] for n, a, _ in decision.calls])
+    inp, out = estimate_tokens(prompt), estimate_tokens(produced)
+    return Usage(requests=1, input_tokens=inp, output_tokens=out, total_tokens=inp + out)

@@ -1,0 +1,123 @@
+"""Build Agents SDK Model objects from `providers:` entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents import ModelSettings
+from agents.models.interface import Model
+
+from app.config.checks import resolve_provider
+from app.config.loader import LoadedConfig
+from app.config.models import (
+    CompatibleProviderConfig,
+    ModelSettingsConfig,
+    OfflineProviderConfig,
+    OpenAIProviderConfig,
+)
+from app.errors import ConfigError
+
+DEFAULT_OPENAI_MODEL = "gpt-5.6-luna"
+
+
+class Models:
+    """Makes one Model per agent, sharing one HTTP client per provider."""
+
+    def __init__(self, loaded: LoadedConfig, model_override: str | None = None) -> None:
+        self.loaded = loaded
+        self.model_override = model_override
+        self._clients: dict[str, Any] = {}
+        self._offline: dict[str, Model] = {}
+
+    def provider_name(self, agent_name: str) -> str:
+        """The provider an agent will use (after auto resolution)."""
+        return resolve_provider(self.loaded, agent_name)[0]
+
+    def is_offline(self, agent_name: str) -> bool:
+        """True when the agent runs on the offline model."""
+        return isinstance(resolve_provider(self.loaded, agent_name)[1], OfflineProviderConfig)
+
+    def model_for(self, agent_name: str) -> Model:
+        """The Model object an agent should use."""
+        name, provider = resolve_provider(self.loaded, agent_name)
+        agent = self.loaded.config.agents[agent_name]
+        model_name = (
+            self.model_override or agent.model or self.loaded.config.defaults.model or DEFAULT_OPENAI_MODEL
+        )
+        if isinstance(provider, OfflineProviderConfig):
+            return self._offline_model(name, provider)
+        client = self._client(name, provider)
+        from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
+
+        if provider.api == "chat_completions":
+            return OpenAIChatCompletionsModel(model=model_name, openai_client=client)
+        return OpenAIResponsesModel(model=model_name, openai_client=client)
+
+    def model_label(self, agent_name: str) -> str:
+        """`provider/model` for display."""
+        name, provider = resolve_provider(self.loaded, agent_name)
+        if isinstance(provider, OfflineProviderConfig):
+            return f"{name} (offline rules)"
+        agent = self.loaded.config.agents[agent_name]
+        model = self.model_override or agent.model or self.loaded.config.defaults.model or DEFAULT_OPENAI_MODEL
+        return f"{name}/{model}"
+
+    def _offline_model(self, name: str, provider: OfflineProviderConfig) -> Model:
+        if name not in self._offline:
+            from app.offline.model import CallLog, OfflineModel
+            from app.offline.rules import load_rules
+
+            rules = load_rules(self.loaded.resolve_path(provider.rules) if provider.rules else None)
+            log_path = provider.log or self.loaded.env.get("AGENTDECK_OFFLINE_LOG")
+            log = CallLog(self.loaded.resolve_path(log_path) if log_path else None)
+            self._offline[name] = OfflineModel(rules, name=name, log=log)
+        return self._offline[name]
+
+    def _client(self, name: str, provider: OpenAIProviderConfig | CompatibleProviderConfig) -> Any:
+        if name in self._clients:
+            return self._clients[name]
+        from openai import AsyncOpenAI
+
+        env = self.loaded.env
+        if isinstance(provider, OpenAIProviderConfig):
+            api_key = provider.api_key or env.get("OPENAI_API_KEY")
+            base_url = provider.base_url or env.get("OPENAI_BASE_URL") or None
+            if not api_key:
+                raise ConfigError(
+                    f"provider '{name}' needs an API key, but OPENAI_API_KEY is not set",
+                    hint="export OPENAI_API_KEY (or put it in .env beside agents.yaml), "
+                    "or use the offline provider",
+                )
+        else:
+            # Local servers (Ollama, vLLM) ignore the key, but the client insists on one.
+            api_key = provider.api_key or "not-needed"
+            base_url = provider.base_url
+        client = AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=provider.max_retries,
+            timeout=provider.timeout if provider.timeout is not None else 120.0,
+        )
+        self._clients[name] = client
+        return client
+
+    def settings_for(self, agent_name: str) -> ModelSettings:
+        """defaults.model_settings overlaid with the agent's own."""
+        cfg = self.loaded.config
+        merged: dict[str, Any] = {}
+        for part in (cfg.defaults.model_settings, cfg.agents[agent_name].model_settings):
+            if part is not None:
+                merged.update(_settings_dict(part))
+        return ModelSettings(**merged)
+
+
+def _settings_dict(settings: ModelSettingsConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in settings.model_dump(exclude_none=True).items():
+        if key == "reasoning":
+            from openai.types.shared import Reasoning
+
+            out["reasoning"] = Reasoning(**value)
+        else:
+            out[key] = value
+    return out

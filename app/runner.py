@@ -1,0 +1,138 @@
+"""Run one question through an agent, resolving approvals, and report what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.deck import Deck
+from app.errors import RunError
+from app.telemetry import ToolCallRecord, record_tool_call, recording
+
+DECLINED_MESSAGE = "The user declined this tool call, so it was not run."
+
+# (tool name, server name or None, JSON arguments) -> (approved, reason)
+Approver = Callable[[str, str | None, str], Awaitable[tuple[bool, str | None]]]
+
+
+@dataclass
+class RunOutcome:
+    output: str
+    agent: str
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `run --json` shape."""
+        return {
+            "output": self.output,
+            "agent": self.agent,
+            "tool_calls": [c.as_dict() for c in self.tool_calls],
+            "usage": self.usage,
+            "duration_ms": round(self.duration_ms, 1),
+        }
+
+
+async def approve_all(tool: str, server: str | None, arguments: str) -> tuple[bool, str | None]:
+    """--approve yes."""
+    return True, None
+
+
+async def decline_all(tool: str, server: str | None, arguments: str) -> tuple[bool, str | None]:
+    """--approve no (and the default without a terminal)."""
+    return False, None
+
+
+def server_of(deck: Deck, tool_name: str) -> str | None:
+    """Which connected server offers a tool (by its raw or prefixed name), from cached lists."""
+    from app.build import prefixed_name
+
+    for name, server in deck.servers.items():
+        for tool in server.cached_tools or []:
+            if tool_name in (tool.name, prefixed_name(name, tool.name)):
+                return name
+    return None
+
+
+def _usage_dict(usage: Any) -> dict[str, int]:
+    return {
+        "requests": usage.requests,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _tracing_disabled(deck: Deck) -> bool:
+    # Traces go to OpenAI; without a key (or on the offline model) exporting them only prints noise.
+    return not deck.loaded.env.get("OPENAI_API_KEY") or deck.models.is_offline(deck.agent.name)
+
+
+async def run_question(deck: Deck, question: str, approver: Approver) -> RunOutcome:
+    """Run `question` on the deck's agent until it answers; approvals go through `approver`."""
+    from agents import Runner, RunConfig
+
+    agent = deck.agent
+    config = deck.loaded.config.agents[agent.name]
+    run_config = RunConfig(tracing_disabled=_tracing_disabled(deck), workflow_name="agentdeck run")
+    started = time.perf_counter()
+    with recording() as log:
+        try:
+            result = await Runner.run(agent, question, max_turns=config.max_turns, run_config=run_config)
+            while result.interruptions:
+                state = result.to_state()
+                for item in result.interruptions:
+                    tool = item.tool_name or "?"
+                    server = server_of(deck, tool)
+                    arguments = item.arguments or "{}"
+                    ok, reason = await approver(tool, server, arguments)
+                    if ok:
+                        state.approve(item)
+                    else:
+                        message = DECLINED_MESSAGE + (f" Reason: {reason}" if reason else "")
+                        state.reject(item, rejection_message=message)
+                        record_tool_call(server or "?", tool, _loads(arguments), False, 0.0, declined=True)
+                result = await Runner.run(agent, state, max_turns=config.max_turns, run_config=run_config)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - rendered as one clear line by the CLI
+            raise RunError(describe_run_error(exc)) from exc
+    output = result.final_output
+    text = output if isinstance(output, str) else json.dumps(output, default=str)
+    return RunOutcome(
+        output=text,
+        agent=result.last_agent.name,
+        tool_calls=list(log.calls),
+        usage=_usage_dict(result.context_wrapper.usage),
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _loads(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_value": value}
+
+
+def describe_run_error(exc: BaseException) -> str:
+    """One line for a failed run: model HTTP errors, connection errors, max turns, SDK errors."""
+    import openai
+    from agents.exceptions import MaxTurnsExceeded
+
+    if isinstance(exc, openai.APIStatusError):
+        detail = exc.message if hasattr(exc, "message") else str(exc)
+        return f"the model request failed with HTTP {exc.status_code} from {exc.request.url}: {detail}"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot reach the model endpoint {exc.request.url}: {exc}"
+    if isinstance(exc, MaxTurnsExceeded):
+        return f"the agent did not finish within its max_turns ({exc})"
+    from app.connect import describe_exception
+
+    return f"the run failed: {describe_exception(exc)}"
