@@ -57,7 +57,7 @@ class Models:
         """`provider/model` for display."""
         name, provider = resolve_provider(self.loaded, agent_name)
         if isinstance(provider, OfflineProviderConfig):
-            return f"{name} (offline rules)"
+            return f"provider '{name}', rules {provider.rules or 'built in'}"
         agent = self.loaded.config.agents[agent_name]
         model = self.model_override or agent.model or self.loaded.config.defaults.model or DEFAULT_OPENAI_MODEL
         return f"{name}/{model}"

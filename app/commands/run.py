@@ -54,10 +54,8 @@ def run_command(
             for warning in deck.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}")
             if deck.models.is_offline(deck.agent.name) and not json_out:
-                stderr().print(
-                    f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}); "
-                    "set OPENAI_API_KEY to use OpenAI.[/]"
-                )
+                hint = "" if deck.loaded.env.get("OPENAI_API_KEY") else "; set OPENAI_API_KEY to use OpenAI"
+                stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}){hint}.[/]")
             outcome = await run_question(deck, question, approver)
         if json_out:
             print(json.dumps(outcome.as_dict(), ensure_ascii=False))

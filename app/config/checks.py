@@ -26,7 +26,10 @@ def resolve_provider(loaded: LoadedConfig, agent_name: str) -> tuple[str, Provid
     if name in cfg.providers:
         return name, cfg.providers[name]
     if name == "auto":
+        # A declared provider named openai/offline is what auto picks, so a config can ship rules.
         name = "openai" if loaded.env.get("OPENAI_API_KEY") else "offline"
+        if name in cfg.providers:
+            return name, cfg.providers[name]
     if name == "openai":
         return name, OpenAIProviderConfig(kind="openai")
     return name, OfflineProviderConfig(kind="offline")
