@@ -75,7 +75,15 @@ class ServerPool:
                 slot.start_ms = (time.perf_counter() - started) * 1000
             slot.ready.set()
             if slot.connected:
-                await slot.stop.wait()
+                watcher = None
+                if hasattr(slot.server, "watch_tool_changes"):
+                    watcher = asyncio.create_task(slot.server.watch_tool_changes(), name=f"mcp-watch:{slot.name}")
+                try:
+                    await slot.stop.wait()
+                finally:
+                    if watcher is not None:
+                        watcher.cancel()
+                        await asyncio.gather(watcher, return_exceptions=True)
         finally:
             slot.ready.set()
             slot.connected = False

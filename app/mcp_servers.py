@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -30,6 +31,8 @@ from app.config.models import (
 from app.filters import ServerToolFilter, load_callable
 from app.telemetry import record_tool_call
 
+log = logging.getLogger("agentdeck.servers")
+
 # Variables a stdio child needs to find the interpreter and packages of this environment.
 _PASS_THROUGH = ("VIRTUAL_ENV", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
@@ -47,10 +50,32 @@ class _DeckServer:
         self._deck_stale = True
         self._deck_fetched_at = 0.0
         self.tools_list_fetches = 0
+        self.tool_list_changes = 0
 
     async def _deck_on_message(self, message: Any) -> None:
+        # 2025-era servers send list_changed as a plain notification.
         if isinstance(message, ToolListChangedNotification):
+            self.tool_list_changes += 1
             self.invalidate_tools_cache()
+
+    async def watch_tool_changes(self) -> None:
+        """On a 2026-07-28 connection, subscribe to tools/list_changed and drop the cache on each event."""
+        from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost, listen
+        from mcp.shared.exceptions import MCPError
+        from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+        session = getattr(self, "session", None)
+        if session is None or getattr(session, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS:
+            return
+        try:
+            async with listen(session, tools_list_changed=True) as subscription:
+                if not subscription.honored.tools_list_changed:
+                    return
+                async for _event in subscription:
+                    self.tool_list_changes += 1
+                    self.invalidate_tools_cache()
+        except (ListenNotSupportedError, SubscriptionLost, MCPError, TimeoutError) as exc:
+            log.debug("no tools/list_changed subscription on %s: %r", self.name, exc)
 
     def invalidate_tools_cache(self) -> None:
         self._deck_stale = True

@@ -69,7 +69,11 @@ def build(prefix: str) -> CountingServer:
             return x * 2
 
         mcp.add_tool(late, name=f"{prefix}late_tool", annotations=READ)
-        await ctx.session.send_tool_list_changed()
+        await ctx.notify_tools_changed()  # 2026-07-28 clients listen for this
+        try:
+            await ctx.session.send_tool_list_changed()  # 2025-era clients get a notification
+        except Exception:  # noqa: BLE001 - not every connection accepts it
+            pass
         return "grown"
 
     return mcp

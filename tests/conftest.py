@@ -1,0 +1,189 @@
+"""Shared fixtures: config files, the toy MCP server over every transport, the fake OpenAI server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOY = ROOT / "tests" / "servers" / "toy.py"
+PY = sys.executable
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for CLI subprocesses: no API key, no config override."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "AGENTDECK_CONFIG", "OPENAI_BASE_URL")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["COLUMNS"] = "200"
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _no_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("AGENTDECK_CONFIG", raising=False)
+    monkeypatch.setenv("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 90) -> CliResult:
+    """Run `python -m app ARGS` in a real subprocess."""
+    proc = subprocess.run(
+        [PY, "-m", "app", *args],
+        cwd=cwd,
+        env=env or clean_env(),
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write agents.yaml (dedented) into tmp_path; {toy} and {py} are filled in."""
+
+    def write(text: str, name: str = "agents.yaml") -> Path:
+        body = textwrap.dedent(text).replace("{toy}", str(TOY)).replace("{py}", PY)
+        path = tmp_path / name
+        path.write_text(body, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def write_rules(tmp_path: Path) -> Callable[[str], Path]:
+    def write(text: str) -> Path:
+        path = tmp_path / "rules.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+@dataclass
+class HttpToy:
+    url: str
+    count_file: Path
+
+    def list_count(self) -> int:
+        return int(self.count_file.read_text()) if self.count_file.exists() else 0
+
+
+@pytest.fixture
+def http_toy(tmp_path: Path) -> Iterator[Callable[[str], HttpToy]]:
+    """Start the toy server over sse or http on a free port (stopped after the test)."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(transport: str) -> HttpToy:
+        port = free_port()
+        count = tmp_path / f"count-{transport}-{port}"
+        proc = subprocess.Popen(
+            [PY, str(TOY), transport, "--port", str(port), "--count-file", str(count)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        wait_for_port(port, proc)
+        path = "/sse" if transport == "sse" else "/mcp"
+        return HttpToy(f"http://127.0.0.1:{port}{path}", count)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class FakeOpenAI:
+    base_url: str
+    proc: subprocess.Popen[str]
+
+    def queue_faults(self, *faults: dict[str, object]) -> None:
+        req = urllib.request.Request(
+            self.base_url.removesuffix("/v1") + "/_admin/faults",
+            data=json.dumps({"faults": list(faults)}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def requests(self) -> list[dict[str, object]]:
+        with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/_admin/requests", timeout=5) as resp:
+            return json.loads(resp.read())
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[Callable[..., FakeOpenAI]]:
+    """Start `agentdeck fake-openai` in a subprocess; it prints its base URL first."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(rules: Path | None = None, latency: float = 0.0) -> FakeOpenAI:
+        cmd = [PY, "-m", "app", "fake-openai", "--port", "0", "--latency", str(latency)]
+        if rules is not None:
+            cmd += ["--rules", str(rules)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("http://"):
+            raise RuntimeError(f"fake server did not start: {line} {proc.stderr.read() if proc.stderr else ''}")
+        port = int(line.rsplit(":", 1)[1].split("/")[0])
+        wait_for_port(port, proc)  # type: ignore[arg-type]
+        return FakeOpenAI(line, proc)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def read_call_log(path: Path) -> list[dict[str, object]]:
+    """The offline model's JSONL call log."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
