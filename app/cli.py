@@ -177,8 +177,6 @@ def _fail(message: str, hint: str | None, detail: str | None, code: int) -> NoRe
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and render every agentdeck error in one place."""
-    import click
-
     from app.errors import AgentdeckError
 
     command = typer.main.get_command(app)
@@ -186,16 +184,17 @@ def main(argv: list[str] | None = None) -> None:
         code = command.main(args=argv, prog_name="agentdeck", standalone_mode=False)
     except AgentdeckError as exc:
         _fail(exc.message, exc.hint, exc.detail, exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted", None, None, 130)
-    except click.UsageError as exc:
-        ctx = exc.ctx
+    except typer.TyperException as exc:
+        # typer vendors click: usage errors carry a context with the usage line.
+        ctx = getattr(exc, "ctx", None)
         usage = ctx.get_usage() if ctx is not None else None
-        _fail(exc.format_message(), f"{usage}\nrun with --help for details" if usage else None, None, 2)
-    except click.ClickException as exc:
-        _fail(exc.format_message(), None, None, exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", None, None, 130)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        hint = f"{usage}\nrun with --help for details" if usage else None
+        _fail(message, hint, None, int(getattr(exc, "exit_code", 2)))
     except BrokenPipeError:
         sys.stderr.close()
         raise SystemExit(1) from None

@@ -19,8 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app.offline.model import estimate_tokens
-from app.offline.rules import Decision, RuleSet, decide, read_conversation
+from app.offline.rules import Decision, RuleSet, decide, estimate_tokens, read_conversation
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

@@ -13,12 +13,7 @@ from agents import ModelResponse, ModelSettings, Usage
 from agents.models.interface import Model, ModelTracing
 from agents.testing import ScriptedModel, assistant_message, function_call
 
-from app.offline.rules import Decision, RuleSet, decide, read_conversation
-
-
-def estimate_tokens(text: str) -> int:
-    """A stable stand-in for a tokenizer: about four characters per token."""
-    return max(1, (len(text) + 3) // 4)
+from app.offline.rules import Decision, RuleSet, decide, estimate_tokens, read_conversation
 
 
 class CallLog:

@@ -133,6 +133,11 @@ class Conversation:
     size: int
 
 
+def estimate_tokens(text: str) -> int:
+    """A stable stand-in for a tokenizer: about four characters per token."""
+    return max(1, (len(text) + 3) // 4)
+
+
 def _get(item: Any, key: str) -> Any:
     return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
 
