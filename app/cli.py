@@ -15,10 +15,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
 )
-config_app = typer.Typer(help="Validate, show, convert and describe agents.yaml.", no_args_is_help=True)
-servers_app = typer.Typer(help="List and check the configured MCP servers.", no_args_is_help=True)
-tools_app = typer.Typer(help="See and call the tools agents are offered.", no_args_is_help=True)
+config_app = typer.Typer(help="Validate, show, convert and describe agents.yaml.", no_args_is_help=True, rich_markup_mode=None)
+servers_app = typer.Typer(help="List and check the configured MCP servers.", no_args_is_help=True, rich_markup_mode=None)
+tools_app = typer.Typer(help="See and call the tools agents are offered.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 app.add_typer(servers_app, name="servers")
 app.add_typer(tools_app, name="tools")
