@@ -81,7 +81,7 @@ def test(extra: list[str]) -> None:
 
 
 def main() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
         raise SystemExit(f"agentdeck needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     args = sys.argv[1:]
     if not args or args[0] not in ("demo", "test", "sync"):

@@ -44,6 +44,10 @@ class DeckAgent(Agent[Any]):
         strict = self.mcp_config.get("convert_schemas_to_strict", False)
         tools: list[Any] = []
         for index, server in enumerate(self.mcp_servers):
+
+            def rename(tool: Any, server_name: str = server.name) -> str:
+                return prefixed_name(server_name, tool.name)
+
             tools.extend(
                 await MCPUtil.get_function_tools(
                     server,
@@ -51,7 +55,7 @@ class DeckAgent(Agent[Any]):
                     run_context,
                     self,
                     failure_error_function=failure,
-                    tool_name_override=lambda t, s=server: prefixed_name(s.name, t.name),
+                    tool_name_override=rename,
                     server_index=index,
                 )
             )
@@ -102,9 +106,7 @@ def build_agents(
             continue
         spec = cfg.agents[name]
         hosted = [
-            build_hosted_tool(s, srv)
-            for s in spec.servers
-            if isinstance(srv := cfg.servers[s], HostedServerConfig)
+            build_hosted_tool(s, srv) for s in spec.servers if isinstance(srv := cfg.servers[s], HostedServerConfig)
         ]
         as_tools = [
             built[other].as_tool(

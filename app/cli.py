@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
@@ -17,8 +17,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
 )
-config_app = typer.Typer(help="Validate, show, convert and describe agents.yaml.", no_args_is_help=True, rich_markup_mode=None)
-servers_app = typer.Typer(help="List and check the configured MCP servers.", no_args_is_help=True, rich_markup_mode=None)
+config_app = typer.Typer(
+    help="Validate, show, convert and describe agents.yaml.", no_args_is_help=True, rich_markup_mode=None
+)
+servers_app = typer.Typer(
+    help="List and check the configured MCP servers.", no_args_is_help=True, rich_markup_mode=None
+)
 tools_app = typer.Typer(help="See and call the tools agents are offered.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 app.add_typer(servers_app, name="servers")
@@ -30,13 +34,13 @@ ConfigOpt = Annotated[
 ]
 
 
-class Approve(str, Enum):
+class Approve(StrEnum):
     ask = "ask"
     yes = "yes"
     no = "no"
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     claude = "claude"
 
 
@@ -48,14 +52,18 @@ def run(
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON record of the run.")] = False,
     approve: Annotated[
         Approve | None,
-        typer.Option(help="Tool calls that need approval: ask (default on a terminal), yes, or no (default otherwise)."),
+        typer.Option(
+            help="Tool calls that need approval: ask (default on a terminal), yes, or no (default otherwise)."
+        ),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Ask an agent one question and print its answer."""
     from app.commands.run import run_command
 
-    run_command(question, agent=agent, model=model, json_out=json_out, approve=approve.value if approve else None, config=config)
+    run_command(
+        question, agent=agent, model=model, json_out=json_out, approve=approve.value if approve else None, config=config
+    )
 
 
 @servers_app.command("list")
@@ -80,7 +88,9 @@ def servers_check(
 @tools_app.command("list")
 def tools_list(
     agent: Annotated[str | None, typer.Option("--agent", "-a", help="Show what this agent is offered.")] = None,
-    server: Annotated[str | None, typer.Option("--server", "-s", help="Show one server's tools after its own filters.")] = None,
+    server: Annotated[
+        str | None, typer.Option("--server", "-s", help="Show one server's tools after its own filters.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -151,11 +161,18 @@ def config_export(
 
 @app.command("fake-openai")
 def fake_openai(
-    rules: Annotated[str | None, typer.Option("--rules", help="Offline rules YAML (default: the built-in rules).")] = None,
+    rules: Annotated[
+        str | None, typer.Option("--rules", help="Offline rules YAML (default: the built-in rules).")
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Loopback address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 0,
     latency: Annotated[float, typer.Option("--latency", help="Seconds added to every model request.")] = 0.0,
-    faults: Annotated[str | None, typer.Option("--faults", help='JSON list of faults to inject first, e.g. \'[{"status": 429, "retry_after": 1}]\'.')] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            "--faults", help='JSON list of faults to inject first, e.g. \'[{"status": 429, "retry_after": 1}]\'.'
+        ),
+    ] = None,
 ) -> None:
     """Serve the offline model as an OpenAI-compatible API (prints the base URL first)."""
     from app.commands.fake import serve_fake

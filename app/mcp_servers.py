@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO, cast
 
 from agents import HostedMCPTool
 from agents.mcp import MCPServerSse, MCPServerStdio, MCPServerStreamableHttp
@@ -82,9 +82,9 @@ class _DeckServer:
         super().invalidate_tools_cache()  # type: ignore[misc]
 
     async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[Any]:
-        if self.cache_tools_list and self.ttl and not self._deck_stale:
-            if time.monotonic() - self._deck_fetched_at > self.ttl:
-                self.invalidate_tools_cache()
+        expired = self.ttl is not None and time.monotonic() - self._deck_fetched_at > self.ttl
+        if self.cache_tools_list and expired and not self._deck_stale:
+            self.invalidate_tools_cache()
         fetching = not self.cache_tools_list or self._deck_stale or self.cached_tools is None
         tools = await super().list_tools(run_context, agent)  # type: ignore[misc]
         if fetching:
@@ -107,10 +107,10 @@ class _DeckServer:
 class DeckStdioServer(_DeckServer, MCPServerStdio):
     """Stdio server whose stderr goes to a file, so failures can show its tail."""
 
-    errlog: TextIO
+    errlog: IO[str]
 
     def create_streams(self) -> AbstractAsyncContextManager[Any]:
-        return stdio_client(self.params, errlog=self.errlog)
+        return stdio_client(self.params, errlog=cast(TextIO, self.errlog))
 
     def stderr_tail(self, max_lines: int = 12, max_chars: int = 2000) -> str:
         """The last lines the child wrote to stderr."""
@@ -151,19 +151,13 @@ def stdio_environment(extra: Mapping[str, str], environ: Mapping[str, str] | Non
     return env
 
 
-def build_tool_filter(
-    loaded: LoadedConfig, name: str, cfg: LocalServerConfig
-) -> ServerToolFilter:
+def build_tool_filter(loaded: LoadedConfig, name: str, cfg: LocalServerConfig) -> ServerToolFilter:
     """Compose the server's filters with those of every agent that uses it."""
     agent_globs: dict[str, ToolGlobs | None] = {
-        agent_name: agent.tools
-        for agent_name, agent in loaded.config.agents.items()
-        if name in agent.servers
+        agent_name: agent.tools for agent_name, agent in loaded.config.agents.items() if name in agent.servers
     }
     custom = (
-        load_callable(cfg.filter, loaded.base_dir, f"{loaded.where('servers', name, 'filter')}")
-        if cfg.filter
-        else None
+        load_callable(cfg.filter, loaded.base_dir, f"{loaded.where('servers', name, 'filter')}") if cfg.filter else None
     )
     return ServerToolFilter(cfg.tools, agent_globs, cfg.policy, custom)
 

@@ -41,9 +41,7 @@ class Models:
         """The Model object an agent should use."""
         name, provider = resolve_provider(self.loaded, agent_name)
         agent = self.loaded.config.agents[agent_name]
-        model_name = (
-            self.model_override or agent.model or self.loaded.config.defaults.model or DEFAULT_OPENAI_MODEL
-        )
+        model_name = self.model_override or agent.model or self.loaded.config.defaults.model or DEFAULT_OPENAI_MODEL
         if isinstance(provider, OfflineProviderConfig):
             return self._offline_model(name, provider)
         client = self._client(name, provider)
@@ -85,8 +83,7 @@ class Models:
             if not api_key:
                 raise ConfigError(
                     f"provider '{name}' needs an API key, but OPENAI_API_KEY is not set",
-                    hint="export OPENAI_API_KEY (or put it in .env beside agents.yaml), "
-                    "or use the offline provider",
+                    hint="export OPENAI_API_KEY (or put it in .env beside agents.yaml), or use the offline provider",
                 )
         else:
             # Local servers (Ollama, vLLM) ignore the key, but the client insists on one.

@@ -75,7 +75,7 @@ def _tracing_disabled(deck: Deck) -> bool:
 
 async def run_question(deck: Deck, question: str, approver: Approver) -> RunOutcome:
     """Run `question` on the deck's agent until it answers; approvals go through `approver`."""
-    from agents import Runner, RunConfig
+    from agents import RunConfig, Runner
 
     agent = deck.agent
     config = deck.loaded.config.agents[agent.name]

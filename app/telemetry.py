@@ -29,9 +29,7 @@ class ToolCallLog:
     calls: list[ToolCallRecord] = field(default_factory=list)
 
 
-_current: contextvars.ContextVar[ToolCallLog | None] = contextvars.ContextVar(
-    "agentdeck_tool_calls", default=None
-)
+_current: contextvars.ContextVar[ToolCallLog | None] = contextvars.ContextVar("agentdeck_tool_calls", default=None)
 
 
 @contextmanager

@@ -83,10 +83,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="process launches per side for --help")
     args = parser.parse_args()
     ratio, deck_ms, raw_ms = asyncio.run(tool_call_ratio(args.calls, args.rounds))
-    print(f"(a) tool call via agentdeck / raw mcp session: {ratio:.3f}x  (median {deck_ms:.2f} ms vs {raw_ms:.2f} ms; target <= 1.10x)")
+    print(
+        f"(a) tool call via agentdeck / raw mcp session: {ratio:.3f}x  (median {deck_ms:.2f} ms vs {raw_ms:.2f} ms; target <= 1.10x)"
+    )
     agentdeck = wall([sys.executable, "-m", "app", "--help"], args.runs)
     bare = wall([sys.executable, "-c", "pass"], args.runs)
-    print(f"(b) agentdeck --help / python -c pass: {agentdeck / bare:.2f}x  (median {agentdeck * 1000:.0f} ms vs {bare * 1000:.0f} ms)")
+    print(
+        f"(b) agentdeck --help / python -c pass: {agentdeck / bare:.2f}x  (median {agentdeck * 1000:.0f} ms vs {bare * 1000:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

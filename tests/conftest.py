@@ -44,7 +44,9 @@ class CliResult:
     err: str
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 90) -> CliResult:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 90
+) -> CliResult:
     """Run `python -m app ARGS` in a real subprocess."""
     proc = subprocess.run(
         [PY, "-m", "app", *args],

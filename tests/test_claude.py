@@ -12,7 +12,11 @@ from app.errors import ConfigError
 CLAUDE = {
     "mcpServers": {
         "filesystem": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
-        "github": {"command": "docker", "args": ["run", "-i", "ghcr.io/github/github-mcp-server"], "env": {"GITHUB_TOKEN": "${GITHUB_TOKEN}"}},
+        "github": {
+            "command": "docker",
+            "args": ["run", "-i", "ghcr.io/github/github-mcp-server"],
+            "env": {"GITHUB_TOKEN": "${GITHUB_TOKEN}"},
+        },
         "remote docs": {"url": "https://example.com/mcp", "headers": {"X-Team": "a"}},
         "legacy": {"type": "sse", "url": "https://example.com/events"},
     }
@@ -21,9 +25,17 @@ CLAUDE = {
 
 def test_import_maps_every_kind():
     servers = import_servers(CLAUDE, "claude.json")
-    assert servers["filesystem"] == {"transport": "stdio", "command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]}
+    assert servers["filesystem"] == {
+        "transport": "stdio",
+        "command": "npx",
+        "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"],
+    }
     assert servers["github"]["env"] == {"GITHUB_TOKEN": "${GITHUB_TOKEN}"}
-    assert servers["remote-docs"] == {"transport": "streamable_http", "url": "https://example.com/mcp", "headers": {"X-Team": "a"}}
+    assert servers["remote-docs"] == {
+        "transport": "streamable_http",
+        "url": "https://example.com/mcp",
+        "headers": {"X-Team": "a"},
+    }
     assert servers["legacy"]["transport"] == "sse"
 
 
@@ -36,7 +48,9 @@ def test_round_trip_is_lossless():
 
 
 def test_export_skips_hosted():
-    doc, skipped = export_servers({"h": {"transport": "hosted", "server_url": "https://x"}, "s": {"transport": "stdio", "command": "x"}})
+    doc, skipped = export_servers(
+        {"h": {"transport": "hosted", "server_url": "https://x"}, "s": {"transport": "stdio", "command": "x"}}
+    )
     assert skipped == ["h"] and list(doc["mcpServers"]) == ["s"]
 
 

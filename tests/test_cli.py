@@ -97,7 +97,10 @@ def test_config_errors_exit_2_with_location(tmp_path, write_config):
     r = run_cli("run", "hello", cwd=tmp_path)
     assert r.code == 2
     assert path.name == "agents.yaml"
-    assert "error: agents.yaml:3:5: agents.main.instructons: unknown key 'instructons'; did you mean 'instructions'?" in r.err
+    assert (
+        "error: agents.yaml:3:5: agents.main.instructons: unknown key 'instructons'; did you mean 'instructions'?"
+        in r.err
+    )
     assert no_traceback(r.err)
 
 
@@ -130,14 +133,21 @@ def test_config_schema_is_json_schema(tmp_path):
 
 
 def test_import_and_export_round_trip(tmp_path):
-    claude = {"mcpServers": {"fs": {"command": "npx", "args": ["-y", "server-filesystem", "/tmp"], "env": {"A": "1"}}, "web": {"url": "https://x.example/mcp"}}}
+    claude = {
+        "mcpServers": {
+            "fs": {"command": "npx", "args": ["-y", "server-filesystem", "/tmp"], "env": {"A": "1"}},
+            "web": {"url": "https://x.example/mcp"},
+        }
+    }
     (tmp_path / "claude.json").write_text(json.dumps(claude))
     r = run_cli("config", "import-claude", "claude.json", cwd=tmp_path)
     assert r.code == 0
     (tmp_path / "agents.yaml").write_text(r.out + "agents:\n  main: {servers: [fs, web]}\n")
     assert run_cli("config", "validate", cwd=tmp_path).code == 0
     back = json.loads(run_cli("config", "export", "--format", "claude", cwd=tmp_path).out)
-    assert back == {"mcpServers": {"fs": claude["mcpServers"]["fs"], "web": {"type": "http", "url": "https://x.example/mcp"}}}
+    assert back == {
+        "mcpServers": {"fs": claude["mcpServers"]["fs"], "web": {"type": "http", "url": "https://x.example/mcp"}}
+    }
 
 
 def test_export_keeps_variable_references(project):
@@ -188,7 +198,9 @@ def test_run_json_record(project):
     assert r.code == 0, r.err
     doc = json.loads(r.out)
     assert doc["output"] == "Sum: 42" and doc["agent"] == "main"
-    assert [(c["server"], c["tool"], c["arguments"], c["ok"]) for c in doc["tool_calls"]] == [("toy", "add", {"a": 2, "b": 40}, True)]
+    assert [(c["server"], c["tool"], c["arguments"], c["ok"]) for c in doc["tool_calls"]] == [
+        ("toy", "add", {"a": 2, "b": 40}, True)
+    ]
     assert doc["usage"]["requests"] == 2 and doc["duration_ms"] > 0
     assert "optional server 'web' is unavailable" in r.err
 
@@ -213,7 +225,9 @@ def test_approvals_without_a_terminal(project):
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 def test_approval_prompt_on_a_terminal(project):
     env = clean_env()
-    child = pexpect.spawn(PY, ["-m", "app", "run", "delete customer 2"], cwd=str(project), env=env, encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        PY, ["-m", "app", "run", "delete customer 2"], cwd=str(project), env=env, encoding="utf-8", timeout=60
+    )
     child.expect("approve.*delete_customer")
     child.expect(r"Run this tool\?")
     child.sendline("y")
@@ -222,7 +236,9 @@ def test_approval_prompt_on_a_terminal(project):
     child.close()
     assert child.exitstatus == 0
 
-    child = pexpect.spawn(PY, ["-m", "app", "run", "delete customer 1"], cwd=str(project), env=env, encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        PY, ["-m", "app", "run", "delete customer 1"], cwd=str(project), env=env, encoding="utf-8", timeout=60
+    )
     child.expect(r"Run this tool\?")
     child.sendline("Ada is an important customer")
     child.expect("Result: The user declined this tool call")

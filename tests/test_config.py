@@ -182,9 +182,7 @@ def test_unknown_handoff_and_as_tool_agents(write_config):
 
 
 def test_handoff_cycle_is_reported(write_config):
-    err = error_of(
-        write_config("agents:\n  a: {handoffs: [b]}\n  b: {handoffs: [c]}\n  c: {handoffs: [a]}\n")
-    )
+    err = error_of(write_config("agents:\n  a: {handoffs: [b]}\n  b: {handoffs: [c]}\n  c: {handoffs: [a]}\n"))
     assert "handoffs form a cycle: a -> b -> c -> a" in err.message
 
 
@@ -213,7 +211,12 @@ def test_hosted_server_on_chat_completions_agent(write_config):
 def test_hosted_server_needs_exactly_one_target(write_config):
     err = error_of(write_config("servers:\n  h: {transport: hosted}\nagents:\n  m: {}\n"))
     assert "exactly one of 'server_url' or 'connector_id'" in err.message
-    ok = load_config(write_config("servers:\n  h: {transport: hosted, connector_id: connector_gmail}\nagents:\n  m: {servers: [h]}\n"), {})
+    ok = load_config(
+        write_config(
+            "servers:\n  h: {transport: hosted, connector_id: connector_gmail}\nagents:\n  m: {servers: [h]}\n"
+        ),
+        {},
+    )
     assert isinstance(ok.config.servers["h"], HostedServerConfig)
 
 
@@ -232,7 +235,9 @@ def test_unknown_provider_reference(write_config):
 
 
 def test_bad_filter_reference_and_server_names(write_config):
-    err = error_of(write_config("servers:\n  s: {transport: stdio, command: x, filter: 'not a ref'}\nagents:\n  m: {}\n"))
+    err = error_of(
+        write_config("servers:\n  s: {transport: stdio, command: x, filter: 'not a ref'}\nagents:\n  m: {}\n")
+    )
     assert "servers.s.filter" in err.message
     err = error_of(write_config("servers:\n  'bad name': {transport: stdio, command: x}\nagents:\n  m: {}\n"))
     assert "may use only letters" in err.message
@@ -247,7 +252,10 @@ def test_redaction_hides_secret_values():
     data = {
         "providers": {"p": {"api_key": "sk-123", "base_url": "http://x"}},
         "servers": {
-            "s": {"headers": {"Authorization": "Bearer abc", "X-Api-Key": "k", "Accept": "json"}, "env": {"DB_PASSWORD": "pw", "HOME": "/h"}},
+            "s": {
+                "headers": {"Authorization": "Bearer abc", "X-Api-Key": "k", "Accept": "json"},
+                "env": {"DB_PASSWORD": "pw", "HOME": "/h"},
+            },
             "h": {"authorization": "tok", "access_token": "t2", "client_secret": "c"},
         },
     }

@@ -9,8 +9,8 @@ from mcp.types import Tool, ToolAnnotations
 
 from app.approvals import GlobApproval, hosted_require_approval, local_require_approval
 from app.config.models import ApprovalRules, ToolGlobs
-from app.filters import ServerToolFilter, is_destructive, is_read_only, load_callable, passes_globs, passes_policy
 from app.errors import ConfigError
+from app.filters import ServerToolFilter, is_destructive, is_read_only, load_callable, passes_globs, passes_policy
 
 
 def tool(name: str, read_only: bool | None = None, destructive: bool | None = None) -> Tool:
@@ -64,7 +64,13 @@ async def test_server_filter_composes_server_agent_policy_and_callable():
         policy="read_only",
         custom=custom,
     )
-    tools = [tool("read_a", True), tool("read_b", True), tool("read_c", True), tool("read_d", False, True), tool("x", True)]
+    tools = [
+        tool("read_a", True),
+        tool("read_b", True),
+        tool("read_c", True),
+        tool("read_d", False, True),
+        tool("x", True),
+    ]
     main = [t.name for t in tools if await f(ctx("main"), t)]
     other = [t.name for t in tools if await f(ctx("other"), t)]
     assert main == ["read_a"]

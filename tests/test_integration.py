@@ -90,13 +90,20 @@ async def test_filters_decide_what_the_model_is_offered(transport, http_toy, wri
         outcome = await run_question(deck, "add 2 and 40", decline_all)
     assert outcome.output == "Sum: 42"
     assert offered(log)[0] == ["add", "get_customer", "grow"]
-    assert [(c.server, c.tool, c.arguments, c.ok) for c in outcome.tool_calls] == [("toy", "add", {"a": 2, "b": 40}, True)]
+    assert [(c.server, c.tool, c.arguments, c.ok) for c in outcome.tool_calls] == [
+        ("toy", "add", {"a": 2, "b": 40}, True)
+    ]
 
 
 async def test_tool_list_cache_honours_ttl_counted_on_the_server(write_config, rules_file, tmp_path):
     log, count = tmp_path / "calls.jsonl", tmp_path / "count"
     extra = "    cache_tools: {ttl: 1.0}\n"
-    path = write_config(provider_block(log) + "servers:\n" + server_block("stdio", None, extra, count=count) + "agents:\n  main: {servers: [toy]}\n")
+    path = write_config(
+        provider_block(log)
+        + "servers:\n"
+        + server_block("stdio", None, extra, count=count)
+        + "agents:\n  main: {servers: [toy]}\n"
+    )
     async with Deck(load_config(path, {})) as deck:
         for _ in range(3):
             await run_question(deck, "add 1 and 2", decline_all)  # 2 model turns each
@@ -108,7 +115,12 @@ async def test_tool_list_cache_honours_ttl_counted_on_the_server(write_config, r
 
 async def test_without_cache_every_turn_lists_tools(write_config, rules_file, tmp_path):
     log, count = tmp_path / "calls.jsonl", tmp_path / "count"
-    path = write_config(provider_block(log) + "servers:\n" + server_block("stdio", None, count=count) + "agents:\n  main: {servers: [toy]}\n")
+    path = write_config(
+        provider_block(log)
+        + "servers:\n"
+        + server_block("stdio", None, count=count)
+        + "agents:\n  main: {servers: [toy]}\n"
+    )
     async with Deck(load_config(path, {})) as deck:
         await run_question(deck, "add 1 and 2", decline_all)
     assert int(count.read_text()) == 2
@@ -116,7 +128,12 @@ async def test_without_cache_every_turn_lists_tools(write_config, rules_file, tm
 
 async def test_list_changed_notification_invalidates_the_cache(write_config, rules_file, tmp_path):
     log = tmp_path / "calls.jsonl"
-    path = write_config(provider_block(log) + "servers:\n" + server_block("stdio", None, "    cache_tools: true\n") + "agents:\n  main: {servers: [toy]}\n")
+    path = write_config(
+        provider_block(log)
+        + "servers:\n"
+        + server_block("stdio", None, "    cache_tools: true\n")
+        + "agents:\n  main: {servers: [toy]}\n"
+    )
     async with Deck(load_config(path, {})) as deck:
         await run_question(deck, "grow", approve_all)
         server = deck.servers["toy"]
@@ -213,7 +230,12 @@ async def test_no_child_processes_survive_the_deck(write_config, rules_file, tmp
 
 async def test_approvals_yes_and_no(write_config, rules_file, tmp_path):
     log = tmp_path / "calls.jsonl"
-    path = write_config(provider_block(log) + "servers:\n" + server_block("stdio", None, "    approval: destructive\n") + "agents:\n  main: {servers: [toy]}\n")
+    path = write_config(
+        provider_block(log)
+        + "servers:\n"
+        + server_block("stdio", None, "    approval: destructive\n")
+        + "agents:\n  main: {servers: [toy]}\n"
+    )
     async with Deck(load_config(path, {})) as deck:
         yes = await run_question(deck, "delete customer 2", approve_all)
         no = await run_question(deck, "delete customer 3", decline_all)
@@ -227,7 +249,12 @@ async def test_approvals_yes_and_no(write_config, rules_file, tmp_path):
 
 async def test_decline_reason_reaches_the_model(write_config, rules_file, tmp_path):
     log = tmp_path / "calls.jsonl"
-    path = write_config(provider_block(log) + "servers:\n" + server_block("stdio", None, "    approval: always\n") + "agents:\n  main: {servers: [toy]}\n")
+    path = write_config(
+        provider_block(log)
+        + "servers:\n"
+        + server_block("stdio", None, "    approval: always\n")
+        + "agents:\n  main: {servers: [toy]}\n"
+    )
 
     async def decline_with_reason(tool, server, arguments):
         assert (tool, server, arguments) == ("delete_customer", "toy", '{"customer_id":9}')
@@ -268,7 +295,9 @@ async def test_colliding_tool_names_are_a_config_error_unless_prefixed(write_con
     with pytest.raises(ConfigError, match="servers 'toy' and 'other' both offer a tool named 'add' to agent 'main'"):
         async with Deck(load_config(path, {})):
             pass
-    path = write_config(provider_block(log) + servers + "agents:\n  main: {servers: [toy, other], prefix_tool_names: true}\n")
+    path = write_config(
+        provider_block(log) + servers + "agents:\n  main: {servers: [toy, other], prefix_tool_names: true}\n"
+    )
     async with Deck(load_config(path, {})) as deck:
         outcome = await run_question(deck, "both add 5", decline_all)
     assert outcome.output == "6 and 7"
@@ -281,7 +310,9 @@ async def test_tool_error_results_are_recorded_as_failed(write_config, tmp_path,
         "rules:\n  - when: {user: 'who is (?P<id>\\d+)'}\n    call: [{tool: get_customer, args: {customer_id: '{id|int}'}}]\n    reply: '{output}'\n"
     )
     log = tmp_path / "calls.jsonl"
-    path = write_config(provider_block(log) + "servers:\n" + server_block("stdio", None) + "agents:\n  main: {servers: [toy]}\n")
+    path = write_config(
+        provider_block(log) + "servers:\n" + server_block("stdio", None) + "agents:\n  main: {servers: [toy]}\n"
+    )
     async with Deck(load_config(path, {})) as deck:
         outcome = await run_question(deck, "who is 99", decline_all)
     assert outcome.output == "Error executing tool get_customer: no customer with id 99"

@@ -77,7 +77,13 @@ def test_multi_step_rule_uses_json_paths_into_outputs():
     c2 = conv(user("customer 7"), call("get_customer", "a"), output("a", json.dumps({"name": "Ada"})))
     d2 = decide(RULES, c2, ["get_customer", "get_orders"])
     assert d2.calls[0][:2] == ("get_orders", {"name": "Ada"})
-    c3 = conv(user("customer 7"), call("get_customer", "a"), output("a", '{"name": "Ada"}'), call("get_orders", "b"), output("b", "3 orders"))
+    c3 = conv(
+        user("customer 7"),
+        call("get_customer", "a"),
+        output("a", '{"name": "Ada"}'),
+        call("get_orders", "b"),
+        output("b", "3 orders"),
+    )
     assert decide(RULES, c3, []).message == '{"name": "Ada"} / 3 orders'
 
 
@@ -89,7 +95,12 @@ def test_tool_output_rule_reacts_to_errors():
 def test_handoff_then_receiving_agent_starts_fresh():
     d = decide(RULES, conv(user("I want a refund")), ["transfer_to_billing"])
     assert d.calls[0][0] == "transfer_to_billing"
-    after = conv(user("I want a refund"), call("transfer_to_billing", "h1"), output("h1", '{"assistant": "billing"}'), instructions="You are billing.")
+    after = conv(
+        user("I want a refund"),
+        call("transfer_to_billing", "h1"),
+        output("h1", '{"assistant": "billing"}'),
+        instructions="You are billing.",
+    )
     assert after.round == 0
     # billing is not offered a transfer to itself, so the routing rule is skipped.
     assert decide(RULES, after, []).message == "Billing here."

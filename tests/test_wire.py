@@ -111,7 +111,8 @@ def test_missing_api_key_is_rejected_by_the_fake(fake):
     import urllib.request
 
     req = urllib.request.Request(
-        fake.base_url + "/responses", data=json.dumps({"model": "m", "input": "hi"}).encode(),
+        fake.base_url + "/responses",
+        data=json.dumps({"model": "m", "input": "hi"}).encode(),
         headers={"content-type": "application/json"},
     )
     with pytest.raises(urllib.error.HTTPError) as info:

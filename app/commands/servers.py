@@ -46,7 +46,13 @@ def check_servers(config: str | None, json_out: bool) -> None:
         async with Deck(loaded, options) as deck:
             assert deck.pool is not None
             for name, slot in deck.pool.slots.items():
-                row: dict[str, Any] = {"server": name, "ok": slot.connected, "start_ms": None, "tools": None, "error": slot.error}
+                row: dict[str, Any] = {
+                    "server": name,
+                    "ok": slot.connected,
+                    "start_ms": None,
+                    "tools": None,
+                    "error": slot.error,
+                }
                 if slot.connected:
                     row["start_ms"] = round(slot.start_ms or 0, 1)
                     try:

@@ -113,7 +113,9 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
 
     result = run_async(go())
     if json_out:
-        print(json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False, indent=2))
+        print(
+            json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False, indent=2)
+        )
     else:
         out = stdout()
         for block in result.content:

@@ -54,12 +54,13 @@ def check_references(loaded: LoadedConfig) -> None:
         raise ConfigError(f"{loaded.where(*at)}: {message}", hint=hint)
 
     if cfg.defaults.agent and cfg.defaults.agent not in agents:
-        fail(("defaults", "agent"), f"unknown agent '{cfg.defaults.agent}'"
-             f"{did_you_mean(cfg.defaults.agent, agents)}")
+        fail(("defaults", "agent"), f"unknown agent '{cfg.defaults.agent}'{did_you_mean(cfg.defaults.agent, agents)}")
     if cfg.defaults.provider and cfg.defaults.provider not in providers:
-        fail(("defaults", "provider"), f"unknown provider '{cfg.defaults.provider}'"
-             f"{did_you_mean(cfg.defaults.provider, providers)}",
-             hint="declare it under providers: or use auto, openai or offline")
+        fail(
+            ("defaults", "provider"),
+            f"unknown provider '{cfg.defaults.provider}'{did_you_mean(cfg.defaults.provider, providers)}",
+            hint="declare it under providers: or use auto, openai or offline",
+        )
     for name, provider in cfg.providers.items():
         if isinstance(provider, OfflineProviderConfig) and provider.rules:
             rules = loaded.resolve_path(provider.rules)
@@ -69,17 +70,22 @@ def check_references(loaded: LoadedConfig) -> None:
     for name, agent in cfg.agents.items():
         base = ("agents", name)
         if agent.provider and agent.provider not in providers:
-            fail(base + ("provider",), f"unknown provider '{agent.provider}'"
-                 f"{did_you_mean(agent.provider, providers)}",
-                 hint="declare it under providers: or use auto, openai or offline")
+            fail(
+                base + ("provider",),
+                f"unknown provider '{agent.provider}'{did_you_mean(agent.provider, providers)}",
+                hint="declare it under providers: or use auto, openai or offline",
+            )
         if agent.instructions_file:
             path = loaded.resolve_path(agent.instructions_file)
             if not path.is_file():
                 fail(base + ("instructions_file",), f"file {path} does not exist")
         for i, server in enumerate(agent.servers):
             if server not in servers:
-                fail(base + ("servers", i), f"unknown server '{server}'{did_you_mean(server, servers)}",
-                     hint=f"declared servers: {', '.join(sorted(servers)) or 'none'}")
+                fail(
+                    base + ("servers", i),
+                    f"unknown server '{server}'{did_you_mean(server, servers)}",
+                    hint=f"declared servers: {', '.join(sorted(servers)) or 'none'}",
+                )
         for key in ("handoffs", "as_tools"):
             for i, other in enumerate(getattr(agent, key)):
                 if other not in agents:
@@ -89,15 +95,20 @@ def check_references(loaded: LoadedConfig) -> None:
         _, provider = resolve_provider(loaded, name)
         for i, server in enumerate(agent.servers):
             if isinstance(cfg.servers[server], HostedServerConfig) and provider_api(provider) == "chat_completions":
-                fail(base + ("servers", i),
-                     f"hosted server '{server}' needs the Responses API, but this agent's provider uses chat_completions",
-                     hint="use a provider with api: responses, or a stdio/sse/streamable_http server")
+                fail(
+                    base + ("servers", i),
+                    f"hosted server '{server}' needs the Responses API, but this agent's provider uses chat_completions",
+                    hint="use a provider with api: responses, or a stdio/sse/streamable_http server",
+                )
 
     for key in ("handoffs", "as_tools"):
         cycle = find_cycle({n: getattr(a, key) for n, a in cfg.agents.items()})
         if cycle:
-            fail(("agents", cycle[0], key), f"{key} form a cycle: {' -> '.join(cycle)}",
-                 hint="an agent cannot reach itself again; remove one of the links")
+            fail(
+                ("agents", cycle[0], key),
+                f"{key} form a cycle: {' -> '.join(cycle)}",
+                hint="an agent cannot reach itself again; remove one of the links",
+            )
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
@@ -110,7 +121,7 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in graph.get(node, []):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:

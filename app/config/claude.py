@@ -20,7 +20,9 @@ def import_servers(data: Any, source: str) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"{source}: expected a JSON object with an 'mcpServers' key")
     entries = data.get("mcpServers", data.get("servers"))
     if not isinstance(entries, dict):
-        raise ConfigError(f"{source}: no 'mcpServers' object found", hint="Claude Desktop keeps it in claude_desktop_config.json")
+        raise ConfigError(
+            f"{source}: no 'mcpServers' object found", hint="Claude Desktop keeps it in claude_desktop_config.json"
+        )
     out: dict[str, dict[str, Any]] = {}
     for name, spec in entries.items():
         if not isinstance(spec, dict):

@@ -151,9 +151,7 @@ def _plain(node: Any, at: Path_, positions: dict[Path_, tuple[int, int]]) -> Any
     return str(node)
 
 
-def interpolate(
-    data: Any, env: Mapping[str, str], path: Path, positions: dict[Path_, tuple[int, int]]
-) -> Any:
+def interpolate(data: Any, env: Mapping[str, str], path: Path, positions: dict[Path_, tuple[int, int]]) -> Any:
     """Expand ${VAR} and ${VAR:-default} in every string; `$$` is a literal `$`."""
 
     def expand(value: str, at: Path_) -> str:
@@ -185,9 +183,7 @@ def interpolate(
     return walk(data, ())
 
 
-def format_location(
-    path: Path, positions: Mapping[Path_, tuple[int, int]], key_path: Path_
-) -> str:
+def format_location(path: Path, positions: Mapping[Path_, tuple[int, int]], key_path: Path_) -> str:
     """`file:line:col: dotted.key.path` using the deepest key path that has a position."""
     dotted = dotted_path(key_path)
     probe = tuple(key_path)

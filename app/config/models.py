@@ -201,9 +201,7 @@ class Config(Strict):
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             if not name or not all(c.isalnum() or c in "-_" for c in name):
-                raise ValueError(
-                    f"name {name!r} may use only letters, digits, '-' and '_'"
-                )
+                raise ValueError(f"name {name!r} may use only letters, digits, '-' and '_'")
         return value
 
 

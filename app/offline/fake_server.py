@@ -60,7 +60,14 @@ def chat_to_items(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
         elif role == "assistant" and m.get("tool_calls"):
             for tc in m["tool_calls"]:
                 fn = tc.get("function", {})
-                items.append({"type": "function_call", "call_id": tc.get("id"), "name": fn.get("name"), "arguments": fn.get("arguments")})
+                items.append(
+                    {
+                        "type": "function_call",
+                        "call_id": tc.get("id"),
+                        "name": fn.get("name"),
+                        "arguments": fn.get("arguments"),
+                    }
+                )
         else:
             items.append({"role": role, "content": m.get("content")})
     return "\n".join(system), items
@@ -86,28 +93,54 @@ def _chunks(text: str, size: int = 12) -> list[str]:
 
 def _responses_items(decision: Decision) -> list[dict[str, Any]]:
     if decision.message is not None:
-        return [{
-            "id": _new_id("msg"), "type": "message", "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": decision.message, "annotations": [], "logprobs": []}],
-        }]
+        return [
+            {
+                "id": _new_id("msg"),
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": decision.message, "annotations": [], "logprobs": []}],
+            }
+        ]
     return [
-        {"id": _new_id("fc"), "type": "function_call", "call_id": cid, "name": n,
-         "arguments": json.dumps(a, ensure_ascii=False), "status": "completed"}
+        {
+            "id": _new_id("fc"),
+            "type": "function_call",
+            "call_id": cid,
+            "name": n,
+            "arguments": json.dumps(a, ensure_ascii=False),
+            "status": "completed",
+        }
         for n, a, cid in decision.calls
     ]
 
 
-def _response_object(model: str, items: list[dict[str, Any]], usage: tuple[int, int] | None, status: str) -> dict[str, Any]:
+def _response_object(
+    model: str, items: list[dict[str, Any]], usage: tuple[int, int] | None, status: str
+) -> dict[str, Any]:
     obj: dict[str, Any] = {
-        "id": _new_id("resp"), "object": "response", "created_at": int(time.time()), "model": model,
-        "status": status, "output": items, "parallel_tool_calls": True, "tool_choice": "auto",
-        "tools": [], "top_p": None, "temperature": None, "error": None, "incomplete_details": None,
+        "id": _new_id("resp"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "model": model,
+        "status": status,
+        "output": items,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": None,
+        "temperature": None,
+        "error": None,
+        "incomplete_details": None,
         "usage": None,
     }
     if usage:
         obj["usage"] = {
-            "input_tokens": usage[0], "output_tokens": usage[1], "total_tokens": sum(usage),
-            "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0},
+            "input_tokens": usage[0],
+            "output_tokens": usage[1],
+            "total_tokens": sum(usage),
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
         }
     return obj
 
@@ -135,16 +168,53 @@ async def _responses_stream(model: str, decision: Decision, usage: tuple[int, in
             empty = {**item, "status": "in_progress", "content": []}
             yield ev(type="response.output_item.added", output_index=idx, item=empty)
             part = {"type": "output_text", "text": "", "annotations": []}
-            yield ev(type="response.content_part.added", item_id=item["id"], output_index=idx, content_index=0, part=part)
+            yield ev(
+                type="response.content_part.added", item_id=item["id"], output_index=idx, content_index=0, part=part
+            )
             for piece in _chunks(text):
-                yield ev(type="response.output_text.delta", item_id=item["id"], output_index=idx, content_index=0, delta=piece, logprobs=[])
+                yield ev(
+                    type="response.output_text.delta",
+                    item_id=item["id"],
+                    output_index=idx,
+                    content_index=0,
+                    delta=piece,
+                    logprobs=[],
+                )
                 await asyncio.sleep(0)
-            yield ev(type="response.output_text.done", item_id=item["id"], output_index=idx, content_index=0, text=text, logprobs=[])
-            yield ev(type="response.content_part.done", item_id=item["id"], output_index=idx, content_index=0, part={**part, "text": text})
+            yield ev(
+                type="response.output_text.done",
+                item_id=item["id"],
+                output_index=idx,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+            yield ev(
+                type="response.content_part.done",
+                item_id=item["id"],
+                output_index=idx,
+                content_index=0,
+                part={**part, "text": text},
+            )
         else:
-            yield ev(type="response.output_item.added", output_index=idx, item={**item, "arguments": "", "status": "in_progress"})
-            yield ev(type="response.function_call_arguments.delta", item_id=item["id"], output_index=idx, delta=item["arguments"])
-            yield ev(type="response.function_call_arguments.done", item_id=item["id"], output_index=idx, arguments=item["arguments"], name=item["name"])
+            yield ev(
+                type="response.output_item.added",
+                output_index=idx,
+                item={**item, "arguments": "", "status": "in_progress"},
+            )
+            yield ev(
+                type="response.function_call_arguments.delta",
+                item_id=item["id"],
+                output_index=idx,
+                delta=item["arguments"],
+            )
+            yield ev(
+                type="response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=idx,
+                arguments=item["arguments"],
+                name=item["name"],
+            )
         yield ev(type="response.output_item.done", output_index=idx, item=item)
     final = {**_response_object(model, items, usage, "completed"), "id": base["id"]}
     yield ev(type="response.completed", response=final)
@@ -154,8 +224,13 @@ async def _chat_stream(model: str, decision: Decision, usage: tuple[int, int]) -
     cid, created = _new_id("chatcmpl"), int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, with_usage: bool = False) -> bytes:
-        body: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        body: dict[str, Any] = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         if with_usage:
             body["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
         return _sse(body, named=False)
@@ -168,7 +243,13 @@ async def _chat_stream(model: str, decision: Decision, usage: tuple[int, int]) -
         yield chunk({}, "stop", with_usage=True)
     else:
         for i, (name, args, call_id) in enumerate(decision.calls):
-            yield chunk({"tool_calls": [{"index": i, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}]})
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {"index": i, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                    ]
+                }
+            )
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": json.dumps(args, ensure_ascii=False)}}]})
         yield chunk({}, "tool_calls", with_usage=True)
     yield b"data: [DONE]\n\n"
@@ -184,15 +265,27 @@ def build_app(state: FakeState) -> Starlette:
             body = await request.json()
         except ValueError:
             return None, JSONResponse({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, 400)
-        state.requests.append({"api": api, "model": body.get("model"), "stream": bool(body.get("stream")),
-                               "tools": _tool_names(body.get("tools", [])), "time": time.time()})
+        state.requests.append(
+            {
+                "api": api,
+                "model": body.get("model"),
+                "stream": bool(body.get("stream")),
+                "tools": _tool_names(body.get("tools", [])),
+                "time": time.time(),
+            }
+        )
         fault = state.faults.pop(0) if state.faults else None
         delay = state.latency + (fault.delay if fault else 0.0)
         if delay:
             await asyncio.sleep(delay)
         if fault and fault.status:
             headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            err = {"error": {"message": fault.message, "type": "server_error" if fault.status >= 500 else "rate_limit_error"}}
+            err = {
+                "error": {
+                    "message": fault.message,
+                    "type": "server_error" if fault.status >= 500 else "rate_limit_error",
+                }
+            }
             return None, JSONResponse(err, fault.status, headers=headers)
         if fault and fault.malformed:
             return None, Response(b'{"id": "broken", "output": [', 200, media_type="application/json")
@@ -229,11 +322,22 @@ def build_app(state: FakeState) -> Starlette:
                 {"id": cid, "type": "function", "function": {"name": n, "arguments": json.dumps(a, ensure_ascii=False)}}
                 for n, a, cid in decision.calls
             ]
-        return JSONResponse({
-            "id": _new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop" if decision.message is not None else "tool_calls"}],
-            "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
-        })
+        return JSONResponse(
+            {
+                "id": _new_id("chatcmpl"),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "stop" if decision.message is not None else "tool_calls",
+                    }
+                ],
+                "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+            }
+        )
 
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "offline", "object": "model", "owned_by": "agentdeck"}]})
@@ -246,10 +350,12 @@ def build_app(state: FakeState) -> Starlette:
     async def admin_requests(request: Request) -> Response:
         return JSONResponse(state.requests)
 
-    return Starlette(routes=[
-        Route("/v1/responses", responses, methods=["POST"]),
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/_admin/faults", admin_faults, methods=["POST"]),
-        Route("/_admin/requests", admin_requests, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/responses", responses, methods=["POST"]),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/_admin/faults", admin_faults, methods=["POST"]),
+            Route("/_admin/requests", admin_requests, methods=["GET"]),
+        ]
+    )

@@ -171,9 +171,9 @@ def read_conversation(instructions: str | None, items: str | list[Any]) -> Conve
     # A handoff starts a fresh segment: the receiving agent begins at round 0.
     for i in range(start, len(items)):
         item = items[i]
-        if _get(item, "type") == "function_call_output" and names.get(
-            str(_get(item, "call_id")), ""
-        ).startswith("transfer_to_"):
+        if _get(item, "type") == "function_call_output" and names.get(str(_get(item, "call_id")), "").startswith(
+            "transfer_to_"
+        ):
             start = i + 1
     outputs, rounds, last_tool, previous_was_call = [], 0, None, False
     for item in items[start:]:
@@ -222,8 +222,7 @@ def decide(rules: RuleSet, conv: Conversation, offered: list[str]) -> Decision:
         if step.handoff:
             return Decision(calls=[(wanted[0], {}, _call_id(conv, 0))], rule=label)
         calls = [
-            (spec.tool, render_args(spec.args, values), _call_id(conv, n))
-            for n, spec in enumerate(step.call or [])
+            (spec.tool, render_args(spec.args, values), _call_id(conv, n)) for n, spec in enumerate(step.call or [])
         ]
         return Decision(calls=calls, rule=label)
     return Decision(message=render(rules.default, base), rule="default")

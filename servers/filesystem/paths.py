@@ -103,6 +103,8 @@ def _resolve_missing(absolute: str, roots: list[Root], allowed: str) -> str:
         index += 1
     real_prefix = os.path.realpath(existing)
     if root_of(real_prefix, roots) is None:
-        raise AccessDenied(f"Access denied - parent directory outside allowed directories: {real_prefix} not in {allowed}")
+        raise AccessDenied(
+            f"Access denied - parent directory outside allowed directories: {real_prefix} not in {allowed}"
+        )
     tail = parts[index:]
     return os.path.join(real_prefix, *tail) if tail else real_prefix

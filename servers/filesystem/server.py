@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run over stdio with the given roots."""
     parser = argparse.ArgumentParser(prog="python -m servers.filesystem", description=__doc__)
     parser.add_argument("--root", action="append", default=[], help="an allowed directory (repeatable)")
-    parser.add_argument("--read-only-root", action="append", default=[], help="a directory that may be read but not changed")
+    parser.add_argument(
+        "--read-only-root", action="append", default=[], help="a directory that may be read but not changed"
+    )
     args = parser.parse_args(argv)
     if not args.root and not args.read_only_root:
         parser.error("give at least one --root DIR")

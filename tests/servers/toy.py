@@ -6,6 +6,7 @@ Usage: python toy.py [stdio|sse|http] [--port N] [--count-file F] [--prefix P]
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -70,10 +71,8 @@ def build(prefix: str) -> CountingServer:
 
         mcp.add_tool(late, name=f"{prefix}late_tool", annotations=READ)
         await ctx.notify_tools_changed()  # 2026-07-28 clients listen for this
-        try:
+        with contextlib.suppress(Exception):  # not every connection accepts it
             await ctx.session.send_tool_list_changed()  # 2025-era clients get a notification
-        except Exception:  # noqa: BLE001 - not every connection accepts it
-            pass
         return "grown"
 
     return mcp

@@ -1,0 +1,64 @@
+"""Every example config (examples/, agents.yaml, README blocks) passes `config validate`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if not p.name.endswith("rules.yaml"))
+
+
+def readme_configs() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    return [b for b in blocks if re.search(r"^agents:", b, re.M)]
+
+
+@pytest.mark.parametrize("path", [ROOT / "agents.yaml", *EXAMPLES], ids=lambda p: p.name)
+def test_example_file_validates(path):
+    r = run_cli("config", "validate", "--config", str(path), cwd=ROOT)
+    assert r.code == 0, r.err
+    assert r.out.startswith("ok ")
+
+
+def test_readme_has_config_examples():
+    assert readme_configs(), "README should show a complete agents.yaml"
+
+
+@pytest.mark.parametrize("index", range(len(readme_configs())))
+def test_readme_config_validates(index, tmp_path):
+    path = tmp_path / "agents.yaml"
+    rules = ROOT / "examples" / "offline_rules.yaml"
+    path.write_text(readme_configs()[index].replace("examples/offline_rules.yaml", str(rules)))
+    r = run_cli("config", "validate", cwd=tmp_path)
+    assert r.code == 0, r.err
+
+
+def test_readme_rules_example_loads(tmp_path):
+    from app.offline.rules import load_rules
+
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("default:"))
+    path = tmp_path / "rules.yaml"
+    path.write_text(block)
+    assert len(load_rules(path).rules) == 5
+
+
+def test_demo_answers_offline_with_real_tool_calls(tmp_path):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "notes.md").write_text("# Notes\nremember the milk\n")
+    from tests.conftest import clean_env
+
+    r = run_cli("run", "Read notes.md", "--json", cwd=ROOT, env=clean_env(AGENTDECK_DEMO_DIR=str(workspace)))
+    assert r.code == 0, r.err
+    import json
+
+    doc = json.loads(r.out)
+    assert "remember the milk" in doc["output"]
+    assert [(c["server"], c["tool"]) for c in doc["tool_calls"]] == [("files", "read_text_file")]
+    r = run_cli("run", "What files are in the workspace?", cwd=ROOT, env=clean_env(AGENTDECK_DEMO_DIR=str(workspace)))
+    assert "Using the offline model" in r.err and "[FILE] notes.md" in r.out
