@@ -216,5 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         raise SystemExit(1) from None
+    if code == 130:  # typer turns KeyboardInterrupt into exit code 130
+        _fail("interrupted", None, None, 130)
     if isinstance(code, int) and code:
         raise SystemExit(code)

@@ -168,7 +168,7 @@ def test_servers_list_and_check(project):
     r = run_cli("servers", "check", "--json", cwd=project)
     rows = {row["server"]: row for row in json.loads(r.out)}
     assert r.code == 1  # web is down
-    assert rows["toy"]["ok"] and rows["toy"]["tools"] == 6 and rows["toy"]["start_ms"] > 0
+    assert rows["toy"]["ok"] and rows["toy"]["tools"] == 7 and rows["toy"]["start_ms"] > 0
     assert not rows["web"]["ok"] and rows["web"]["error"]
 
 
@@ -179,7 +179,7 @@ def test_tools_list_after_filters(project):
     r = run_cli("tools", "list", cwd=project)  # defaults.agent = main
     assert "delete_customer" in r.out and "destructive" in r.out and "echo" not in r.out
     r = run_cli("tools", "list", "--server", "toy", "--json", cwd=project)
-    assert len(json.loads(r.out)) == 6
+    assert len(json.loads(r.out)) == 7
 
 
 def test_tools_call(project):
@@ -280,3 +280,45 @@ def test_dead_required_server_exits_1_with_stderr_tail(tmp_path, write_config):
 def test_unknown_agent(project):
     r = run_cli("run", "hi", "--agent", "mian", cwd=project)
     assert r.code == 2 and "unknown agent 'mian'; did you mean 'main'?" in r.err
+
+
+def test_ctrl_c_mid_run_exits_cleanly_without_orphans(tmp_path, write_config, write_rules):
+    import os
+    import signal
+    import subprocess
+    import time
+    import uuid
+
+    marker = f"--prefix=z{uuid.uuid4().hex[:6]}_"
+    prefix = marker.split("=", 1)[1]
+    write_rules(
+        f"rules:\n  - when: {{user: nap}}\n    call: [{{tool: {prefix}nap, args: {{seconds: 60}}}}]\n    reply: done\n"
+    )
+    write_config(
+        f"providers:\n  offline: {{kind: offline, rules: rules.yaml}}\n"
+        f"servers:\n  toy: {{transport: stdio, command: python, args: ['{TOY}', '{marker}']}}\n"
+        "agents:\n  main: {servers: [toy]}\n"
+    )
+
+    def toy_processes() -> list[str]:
+        out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        return [line for line in out.splitlines() if marker in line and "ps -ww" not in line]
+
+    proc = subprocess.Popen(
+        [PY, "-m", "app", "run", "nap"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not toy_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert toy_processes(), "the server never started"
+    time.sleep(3)  # let the model turn reach the sleeping tool call
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    assert toy_processes() == []

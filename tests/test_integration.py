@@ -89,7 +89,7 @@ async def test_filters_decide_what_the_model_is_offered(transport, http_toy, wri
     async with Deck(load_config(path, {})) as deck:
         outcome = await run_question(deck, "add 2 and 40", decline_all)
     assert outcome.output == "Sum: 42"
-    assert offered(log)[0] == ["add", "get_customer", "grow"]
+    assert offered(log)[0] == ["add", "get_customer", "nap", "grow"]
     assert [(c.server, c.tool, c.arguments, c.ok) for c in outcome.tool_calls] == [
         ("toy", "add", {"a": 2, "b": 40}, True)
     ]

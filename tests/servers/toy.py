@@ -9,6 +9,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -60,6 +61,12 @@ def build(prefix: str) -> CountingServer:
     def echo(text: str) -> str:
         """Echo text back (no annotations at all)."""
         return text
+
+    @mcp.tool(name=f"{prefix}nap", annotations=READ)
+    async def nap(seconds: float) -> str:
+        """Sleep, then answer (for cancellation tests)."""
+        await anyio.sleep(seconds)
+        return f"slept {seconds}"
 
     @mcp.tool(name=f"{prefix}grow", annotations=SAFE_WRITE)
     async def grow(ctx: Context) -> str:
