@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,16 @@ def write_rules(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
+def stop_all(procs: list[subprocess.Popen[Any]]) -> None:
+    """Terminate background servers, killing any that do not exit within 5 s."""
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -130,12 +141,7 @@ def http_toy(tmp_path: Path) -> Iterator[Callable[[str], HttpToy]]:
         return HttpToy(f"http://127.0.0.1:{port}{path}", count)
 
     yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_all(procs)
 
 
 @dataclass
@@ -176,12 +182,7 @@ def fake_openai() -> Iterator[Callable[..., FakeOpenAI]]:
         return FakeOpenAI(line, proc)
 
     yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_all(procs)
 
 
 def read_call_log(path: Path) -> list[dict[str, object]]:
