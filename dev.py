@@ -25,9 +25,13 @@ DEMO_FILES = {
     "data/numbers.csv": "name,value\nalpha,1\nbeta,2\n",
 }
 DEMO_QUESTIONS = [
-    "What files are in the workspace?",
-    "Read notes.md",
-    "Find *.txt",
+    ["What files are in the workspace?"],
+    ["Read notes.md"],
+    ["Find customer Ada Lovelace"],
+    ["Show the orders of customer 42"],
+    ["Revenue by country"],
+    # A write: the customers server asks for approval; the demo declines it (no prompt).
+    ["Change the email of customer 7 to ada@example.com", "--approve", "no"],
 ]
 
 
@@ -71,8 +75,8 @@ def demo() -> None:
     sh(agentdeck, "config", "validate", env=env)
     sh(agentdeck, "tools", "list", env=env)
     for question in DEMO_QUESTIONS:
-        print(f"\n>>> agentdeck run {question!r}", flush=True)
-        sh(agentdeck, "run", question, env=env)
+        print(f"\n>>> agentdeck run {' '.join(repr(q) if ' ' in q else q for q in question)}", flush=True)
+        sh(agentdeck, "run", *question, env=env)
 
 
 def test(extra: list[str]) -> None:

@@ -159,6 +159,19 @@ def config_export(
     export(config, format.value)
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def serve(
+    ctx: typer.Context,
+    server: Annotated[str | None, typer.Argument(help="filesystem or customers")] = None,
+) -> None:
+    """Run a bundled MCP server: agentdeck serve filesystem|customers [--transport stdio|sse|http] [--help]."""
+    from app.commands.serve import serve_bundled
+
+    serve_bundled(server, list(ctx.args))
+
+
 @app.command("fake-openai")
 def fake_openai(
     rules: Annotated[

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,8 @@ def validate(requested: str, roots: list[Root], *, write: bool = False) -> str:
     absolute = _candidate(requested, roots)
     allowed = ", ".join(r.path for r in roots)
     if root_of(absolute, roots) is None:
+        absolute = _respell_root_prefix(absolute, roots)
+    if root_of(absolute, roots) is None:
         raise AccessDenied(f"Access denied - path outside allowed directories: {absolute} not in {allowed}")
     if os.path.lexists(absolute):
         real = os.path.realpath(absolute)
@@ -98,8 +101,14 @@ def _resolve_missing(absolute: str, roots: list[Root], allowed: str) -> str:
     parts = Path(absolute).parts
     existing = Path(parts[0])
     index = 1
-    while index < len(parts) and os.path.lexists(existing / parts[index]):
-        existing = existing / parts[index]
+    while index < len(parts):
+        name = parts[index]
+        if not os.path.lexists(existing / name):
+            # A Unicode-equivalent spelling (NFC/NFD) of an existing entry is that entry.
+            name = _equivalent_entry(existing, name) or ""
+            if not name:
+                break
+        existing = existing / name
         index += 1
     real_prefix = os.path.realpath(existing)
     if root_of(real_prefix, roots) is None:
@@ -108,3 +117,33 @@ def _resolve_missing(absolute: str, roots: list[Root], allowed: str) -> str:
         )
     tail = parts[index:]
     return os.path.join(real_prefix, *tail) if tail else real_prefix
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFC", text).replace("\u00a0", " ").replace("\u202f", " ")
+
+
+def _respell_root_prefix(absolute: str, roots: list[Root]) -> str:
+    """Map an NFC/NFD (or no-break-space) spelling of a root prefix onto the root as it is on disk."""
+    folded = _fold(absolute)
+    for root in roots:
+        prefix = _fold(root.path)
+        if folded == prefix:
+            return root.path
+        if folded.startswith(prefix + os.sep):
+            return root.path + folded[len(prefix) :]
+    return absolute
+
+
+def _equivalent_entry(directory: Path, name: str) -> str | None:
+    """The single directory entry whose Unicode-folded name equals `name`'s; ambiguity is refused."""
+    if _fold(name) == name and unicodedata.normalize("NFD", name) == name:
+        return None
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return None
+    matches = [e for e in entries if _fold(e) == _fold(name)]
+    if len(matches) > 1:
+        raise AccessDenied(f"Ambiguous Unicode path component: {name}")
+    return matches[0] if matches else None
