@@ -66,7 +66,9 @@ def security_for(host: str, extra_hosts: list[str] | None = None) -> TransportSe
     )
 
 
-def build_http_app(mcp: MCPServer, transport: str, host: str, token: str | None, extra_hosts: list[str] | None = None) -> Any:
+def build_http_app(
+    mcp: MCPServer, transport: str, host: str, token: str | None, extra_hosts: list[str] | None = None
+) -> Any:
     """The ASGI app for sse or http, with DNS-rebinding checks and optional bearer auth."""
     security = security_for(host, extra_hosts)
     if transport == "sse":
@@ -93,7 +95,9 @@ def serve(
     if transport not in ("sse", "http"):
         raise ServeError(f"unknown transport {transport!r}; use stdio, sse or http")
     if host not in LOOPBACK and not token:
-        raise ServeError(f"binding {host} exposes the server beyond this machine; pass --token SECRET (clients send Authorization: Bearer SECRET)")
+        raise ServeError(
+            f"binding {host} exposes the server beyond this machine; pass --token SECRET (clients send Authorization: Bearer SECRET)"
+        )
     import anyio
     import uvicorn
 
@@ -124,8 +128,14 @@ def add_serving_args(parser: Any) -> None:
     parser.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio", help="default: stdio")
     parser.add_argument("--host", default="127.0.0.1", help="address for sse/http (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port for sse/http (default 8000; 0 picks one)")
-    parser.add_argument("--token", default=None, help="require Authorization: Bearer TOKEN (needed off loopback); also $AGENTDECK_SERVER_TOKEN")
-    parser.add_argument("--allow-host", action="append", default=[], help="extra Host header value to accept (repeatable)")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="require Authorization: Bearer TOKEN (needed off loopback); also $AGENTDECK_SERVER_TOKEN",
+    )
+    parser.add_argument(
+        "--allow-host", action="append", default=[], help="extra Host header value to accept (repeatable)"
+    )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TOY = ROOT / "tests" / "servers" / "toy.py"
+TOY = ROOT / "tests" / "fixture_servers" / "toy.py"
 PY = sys.executable
 
 

@@ -53,12 +53,23 @@ def test_demo_answers_offline_with_real_tool_calls(tmp_path):
     (workspace / "notes.md").write_text("# Notes\nremember the milk\n")
     from tests.conftest import clean_env
 
-    r = run_cli("run", "Read notes.md", "--json", cwd=ROOT, env=clean_env(AGENTDECK_DEMO_DIR=str(workspace), AGENTDECK_DEMO_DB=str(tmp_path / "c.db")))
+    r = run_cli(
+        "run",
+        "Read notes.md",
+        "--json",
+        cwd=ROOT,
+        env=clean_env(AGENTDECK_DEMO_DIR=str(workspace), AGENTDECK_DEMO_DB=str(tmp_path / "c.db")),
+    )
     assert r.code == 0, r.err
     import json
 
     doc = json.loads(r.out)
     assert "remember the milk" in doc["output"]
     assert [(c["server"], c["tool"]) for c in doc["tool_calls"]] == [("files", "read_text_file")]
-    r = run_cli("run", "What files are in the workspace?", cwd=ROOT, env=clean_env(AGENTDECK_DEMO_DIR=str(workspace), AGENTDECK_DEMO_DB=str(tmp_path / "c.db")))
+    r = run_cli(
+        "run",
+        "What files are in the workspace?",
+        cwd=ROOT,
+        env=clean_env(AGENTDECK_DEMO_DIR=str(workspace), AGENTDECK_DEMO_DB=str(tmp_path / "c.db")),
+    )
     assert "Using the offline model" in r.err and "[FILE] notes.md" in r.out

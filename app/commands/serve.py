@@ -16,10 +16,14 @@ def serve_bundled(name: str | None, argv: list[str]) -> None:
     import importlib
 
     if name in (None, "-h", "--help"):
-        print("usage: agentdeck serve {filesystem,customers} [--transport stdio|sse|http] [--host H] [--port P] [--token T] ...")
+        print(
+            "usage: agentdeck serve {filesystem,customers} [--transport stdio|sse|http] [--host H] [--port P] [--token T] ..."
+        )
         print("       agentdeck serve filesystem --help   (each server lists its own options)")
         return
     if name not in BUNDLED:
-        raise UsageError(f"unknown server '{name}'{did_you_mean(name, set(BUNDLED))}", hint="bundled servers: filesystem, customers")
+        raise UsageError(
+            f"unknown server '{name}'{did_you_mean(name, set(BUNDLED))}", hint="bundled servers: filesystem, customers"
+        )
     module = importlib.import_module(BUNDLED[name])
     module.main(argv)

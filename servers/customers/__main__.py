@@ -15,9 +15,15 @@ def main(argv: list[str] | None = None) -> None:
     from servers.customers.server import build_server
     from servers.customers.sql_guard import QueryLimits
 
-    parser = argparse.ArgumentParser(prog="agentdeck serve customers", description="A customer database MCP server (SQLite).")
-    parser.add_argument("--db", default="customers.db", help="database file; created and seeded if missing (default ./customers.db)")
-    parser.add_argument("--size", type=int, default=10_000, help="customers to seed into a new database (default 10000)")
+    parser = argparse.ArgumentParser(
+        prog="agentdeck serve customers", description="A customer database MCP server (SQLite)."
+    )
+    parser.add_argument(
+        "--db", default="customers.db", help="database file; created and seeded if missing (default ./customers.db)"
+    )
+    parser.add_argument(
+        "--size", type=int, default=10_000, help="customers to seed into a new database (default 10000)"
+    )
     parser.add_argument("--max-rows", type=int, default=500, help="row cap for read_query")
     parser.add_argument("--query-seconds", type=float, default=2.0, help="time limit for read_query")
     add_serving_args(parser)

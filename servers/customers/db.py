@@ -50,7 +50,12 @@ CREATE TABLE order_items (
     quantity INTEGER NOT NULL CHECK (quantity > 0),
     unit_price_cents INTEGER NOT NULL
 );
-CREATE VIRTUAL TABLE customers_fts USING fts5(name, email, company, prefix = '2 3', tokenize = 'unicode61');
+-- Digits separate tokens, so 'lovelace763' indexes as 'lovelace': a million unique email tokens
+-- would make every prefix query merge a million terms. Only the email's local part is indexed
+-- (its domain repeats the company); search_customers(field='email') uses LIKE on the full address.
+CREATE VIRTUAL TABLE customers_fts USING fts5(
+    name, email, company, prefix = '2 3 4', tokenize = "unicode61 separators '0123456789'"
+);
 """
 
 INDEXES = """
@@ -66,21 +71,129 @@ COUNTRIES = [
     ("MX", "Mexico"), ("BR", "Brazil"), ("AR", "Argentina"), ("JP", "Japan"), ("KR", "South Korea"),
     ("IN", "India"), ("AU", "Australia"), ("NZ", "New Zealand"), ("ZA", "South Africa"), ("NG", "Nigeria"),
 ]  # fmt: skip
-FIRST = (
-    "Ada Alan Grace Linus Margaret Dennis Barbara Ken Frances Edsger Radia Tim Katherine John Hedy Claude "
-    "Sophie Mateo Amara Yuki Priya Lars Ingrid Omar Chen Aisha Diego Elena Kwame Noor Sven Lucia Ravi Mei "
-    "Tomas Zara Felix Ines Hugo Leila"
-).split()
-LAST = (
-    "Lovelace Turing Hopper Torvalds Hamilton Ritchie Liskov Thompson Allen Dijkstra Perlman Berners-Lee "
-    "Johnson McCarthy Lamarr Shannon Garcia Muller Nakamura Okafor Rossi Kowalski Nilsson Haddad Wong Silva "
-    "Novak Ivanova Mensah Patel Larsen Moreau Schmidt Costa Tanaka Jensen Fischer Santos Kim Dubois"
-).split()
-COMPANY_WORDS = (
-    "Acme Globex Initech Umbrella Hooli Stark Wayne Wonka Tyrell Cyberdyne Soylent Aperture Vandelay Dunder "
-    "Pied Massive Gringotts Oceanic Blue Northwind Contoso Fabrikam Tailspin Litware Proseware"
-).split()
-COMPANY_SUFFIX = ["Labs", "Systems", "Industries", "Holdings", "Analytics", "Logistics", "Foods", "Media", "Works", "Group"]
+FIRST = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Edsger",
+    "Radia",
+    "Tim",
+    "Katherine",
+    "John",
+    "Hedy",
+    "Claude",
+    "Sophie",
+    "Mateo",
+    "Amara",
+    "Yuki",
+    "Priya",
+    "Lars",
+    "Ingrid",
+    "Omar",
+    "Chen",
+    "Aisha",
+    "Diego",
+    "Elena",
+    "Kwame",
+    "Noor",
+    "Sven",
+    "Lucia",
+    "Ravi",
+    "Mei",
+    "Tomas",
+    "Zara",
+    "Felix",
+    "Ines",
+    "Hugo",
+    "Leila",
+]
+LAST = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Berners-Lee",
+    "Johnson",
+    "McCarthy",
+    "Lamarr",
+    "Shannon",
+    "Garcia",
+    "Muller",
+    "Nakamura",
+    "Okafor",
+    "Rossi",
+    "Kowalski",
+    "Nilsson",
+    "Haddad",
+    "Wong",
+    "Silva",
+    "Novak",
+    "Ivanova",
+    "Mensah",
+    "Patel",
+    "Larsen",
+    "Moreau",
+    "Schmidt",
+    "Costa",
+    "Tanaka",
+    "Jensen",
+    "Fischer",
+    "Santos",
+    "Kim",
+    "Dubois",
+]
+COMPANY_WORDS = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Aperture",
+    "Vandelay",
+    "Dunder",
+    "Pied",
+    "Massive",
+    "Gringotts",
+    "Oceanic",
+    "Blue",
+    "Northwind",
+    "Contoso",
+    "Fabrikam",
+    "Tailspin",
+    "Litware",
+    "Proseware",
+]
+COMPANY_SUFFIX = [
+    "Labs",
+    "Systems",
+    "Industries",
+    "Holdings",
+    "Analytics",
+    "Logistics",
+    "Foods",
+    "Media",
+    "Works",
+    "Group",
+]
 PRODUCTS = [
     ("Starter plan", 900), ("Team plan", 4900), ("Business plan", 19900), ("Enterprise plan", 99900),
     ("Extra seat", 1200), ("Storage pack 100 GB", 500), ("Priority support", 29900), ("Onboarding session", 15000),
@@ -112,8 +225,19 @@ def _rows(size: int, seed: int):  # type: ignore[no-untyped-def]
         phone = f"+1-555-{rnd.randrange(1000):03d}-{rnd.randrange(10000):04d}"
         created = START + timedelta(days=rnd.randrange(SPAN_DAYS))
         country = company[3] if rnd.random() < 0.8 else rnd.choice(COUNTRIES)[0]
-        customers.append((i, f"{first} {last}", email, phone, company[0], country, rnd.choice(CUSTOMER_STATUSES), created.isoformat()))
-        fts.append((i, f"{first} {last}", email, company[1]))
+        customers.append(
+            (
+                i,
+                f"{first} {last}",
+                email,
+                phone,
+                company[0],
+                country,
+                rnd.choice(CUSTOMER_STATUSES),
+                created.isoformat(),
+            )
+        )
+        fts.append((i, f"{first} {last}", email.split("@")[0], company[1]))
     return rnd, companies, customers, fts
 
 
@@ -123,7 +247,9 @@ def seed(conn: sqlite3.Connection, size: int, seed_value: int = 7) -> None:
     rnd, companies, customers, fts = _rows(size, seed_value)
     conn.executemany("INSERT INTO countries VALUES (?, ?)", COUNTRIES)
     conn.executemany("INSERT INTO companies VALUES (?, ?, ?, ?)", companies)
-    conn.executemany("INSERT INTO products VALUES (?, ?, ?, ?)", [(i, f"SKU-{i:04d}", n, p) for i, (n, p) in enumerate(PRODUCTS, 1)])
+    conn.executemany(
+        "INSERT INTO products VALUES (?, ?, ?, ?)", [(i, f"SKU-{i:04d}", n, p) for i, (n, p) in enumerate(PRODUCTS, 1)]
+    )
     conn.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?)", customers)
     conn.executemany("INSERT INTO customers_fts(rowid, name, email, company) VALUES (?, ?, ?, ?)", fts)
     order_id = item_id = 0
@@ -197,7 +323,9 @@ def check_database(path: Path) -> None:
         raise DatabaseError(f"{path} is not a usable SQLite database: {exc}") from None
     missing = {"customers", "orders", "order_items", "products", "customers_fts"} - tables
     if missing:
-        raise DatabaseError(f"{path} is not an agentdeck customer database (missing tables: {', '.join(sorted(missing))})")
+        raise DatabaseError(
+            f"{path} is not an agentdeck customer database (missing tables: {', '.join(sorted(missing))})"
+        )
 
 
 def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
@@ -207,6 +335,9 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
+    # A larger page cache and memory-mapped reads keep FTS doclists of common names in memory.
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA mmap_size = 268435456")
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)

@@ -13,12 +13,23 @@ def main(argv: list[str] | None = None) -> None:
     from servers.filesystem.paths import make_roots
     from servers.filesystem.server import Limits, build_server
 
-    parser = argparse.ArgumentParser(prog="agentdeck serve filesystem", description="A filesystem MCP server confined to allowed directories.")
+    parser = argparse.ArgumentParser(
+        prog="agentdeck serve filesystem", description="A filesystem MCP server confined to allowed directories."
+    )
     parser.add_argument("--root", action="append", default=[], help="an allowed directory (repeatable)")
-    parser.add_argument("--read-only-root", action="append", default=[], help="a directory that may be read but never changed (repeatable)")
+    parser.add_argument(
+        "--read-only-root",
+        action="append",
+        default=[],
+        help="a directory that may be read but never changed (repeatable)",
+    )
     parser.add_argument("--max-read-bytes", type=int, default=Limits.max_file_bytes, help="largest file a read returns")
-    parser.add_argument("--max-call-bytes", type=int, default=Limits.max_call_bytes, help="most bytes one call may read in total")
-    parser.add_argument("--max-entries", type=int, default=Limits.max_entries, help="most entries directory_tree and search_files visit")
+    parser.add_argument(
+        "--max-call-bytes", type=int, default=Limits.max_call_bytes, help="most bytes one call may read in total"
+    )
+    parser.add_argument(
+        "--max-entries", type=int, default=Limits.max_entries, help="most entries directory_tree and search_files visit"
+    )
     parser.add_argument("roots", nargs="*", help="allowed directories (like the reference server's arguments)")
     add_serving_args(parser)
     args = parser.parse_args(argv)

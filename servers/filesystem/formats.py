@@ -93,19 +93,18 @@ def apply_edits(content: str, edits: list[tuple[str, str]]) -> str:
         for i in range(len(lines) - len(old_lines) + 1):
             window = lines[i : i + len(old_lines)]
             if all(w.strip() == o.strip() for w, o in zip(window, old_lines, strict=True)):
-                base = _indent(lines[i])
                 replaced = []
                 for j, line in enumerate(new.split("\n")):
-                    if j == 0:
-                        replaced.append(base + line.lstrip())
+                    if not line.strip():
+                        replaced.append("")
                         continue
-                    old_indent = _indent(old_lines[j]) if j < len(old_lines) else ""
-                    new_indent = _indent(line)
-                    if old_indent and new_indent:
-                        extra = max(0, len(new_indent) - len(old_indent))
-                        replaced.append(base + " " * extra + line.lstrip())
-                    else:
-                        replaced.append(line)
+                    # Each new line takes the indentation of the line it replaces, keeping its
+                    # own indentation relative to the edit's old text.
+                    k = min(j, len(window) - 1)
+                    target = _indent(window[k])
+                    delta = len(_indent(line)) - len(_indent(old_lines[k]))
+                    indent = target + " " * delta if delta >= 0 else target[: max(0, len(target) + delta)]
+                    replaced.append(indent + line.lstrip())
                 lines[i : i + len(old_lines)] = replaced
                 text = "\n".join(lines)
                 found = True

@@ -30,7 +30,7 @@ from servers.filesystem.formats import (
     apply_edits,
     fenced_diff,
     format_size,
-    glob_match,
+    glob_regex,
     normalize_line_endings,
     tree_excluded,
     unified_diff,
@@ -261,9 +261,15 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
             entries.sort(key=lambda x: -x[2])
         else:
             entries.sort(key=lambda x: (x[0].casefold(), x[0]))
-        lines = [f"{'[DIR]' if d else '[FILE]'} {n.ljust(30)} {'' if d else format_size(s).rjust(10)}" for n, d, s in entries]
+        lines = [
+            f"{'[DIR]' if d else '[FILE]'} {n.ljust(30)} {'' if d else format_size(s).rjust(10)}" for n, d, s in entries
+        ]
         files = sum(1 for _, d, _ in entries if not d)
-        lines += ["", f"Total: {files} files, {len(entries) - files} directories", f"Combined size: {format_size(sum(s for *_, s in entries))}"]
+        lines += [
+            "",
+            f"Total: {files} files, {len(entries) - files} directories",
+            f"Combined size: {format_size(sum(s for *_, s in entries))}",
+        ]
         return text_result("\n".join(lines))
 
     @tool(title="Directory Tree", annotations=READ_ONLY)
@@ -284,7 +290,9 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
                         continue
                     count += 1
                     if count > fs.limits.max_entries:
-                        raise ToolError(f"Directory tree has more than {fs.limits.max_entries} entries; use excludePatterns or a deeper path")
+                        raise ToolError(
+                            f"Directory tree has more than {fs.limits.max_entries} entries; use excludePatterns or a deeper path"
+                        )
                     if e.is_dir(follow_symlinks=False):
                         fs.check(e.path)
                         out.append({"name": e.name, "type": "directory", "children": build(e.path)})
@@ -309,27 +317,32 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
     def search_files(path: str, pattern: str, excludePatterns: list[str] | None = None) -> TextResult:  # noqa: N803
         """Find entries whose path relative to `path` matches a glob (`**/*.py`); excluded directories are pruned."""
         base = fs.check(path)
-        excludes = excludePatterns or []
+        matcher = glob_regex(pattern).match
+        excluders = [glob_regex(x).match for x in excludePatterns or []]
+        cut = len(base.rstrip(os.sep)) + 1
         found: list[str] = []
-        seen = 0
+        seen, limit = 0, fs.limits.max_entries
         stack = [base]
         while stack:
-            current = stack.pop()
             try:
-                it = os.scandir(current)
+                it = os.scandir(stack.pop())
             except OSError:
                 continue
             with it:
                 for e in it:
                     seen += 1
-                    if seen > fs.limits.max_entries:
-                        raise ToolError(f"Search visited more than {fs.limits.max_entries} entries; narrow the path or add excludePatterns")
-                    rel = os.path.relpath(e.path, base)
-                    if any(glob_match(x, rel) for x in excludes):
+                    if seen > limit:
+                        raise ToolError(
+                            f"Search visited more than {limit} entries; narrow the path or add excludePatterns"
+                        )
+                    rel = e.path[cut:]
+                    if excluders and any(x(rel) for x in excluders):
+                        continue  # an excluded directory is pruned with it
+                    if e.is_symlink():
+                        if fs.entry_is_inside(e.path) and matcher(rel):
+                            found.append(e.path)  # a link out of the roots is never reported
                         continue
-                    if e.is_symlink() and not fs.entry_is_inside(e.path):
-                        continue  # a link out of the roots is not reported
-                    if glob_match(pattern, rel):
+                    if matcher(rel):
                         found.append(e.path)
                     if e.is_dir(follow_symlinks=False):
                         stack.append(e.path)
