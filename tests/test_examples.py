@@ -73,3 +73,27 @@ def test_demo_answers_offline_with_real_tool_calls(tmp_path):
         env=clean_env(AGENTDECK_DEMO_DIR=str(workspace), AGENTDECK_DEMO_DB=str(tmp_path / "c.db")),
     )
     assert "Using the offline model" in r.err and "[FILE] notes.md" in r.out
+
+
+def test_demo_answers_customer_questions(tmp_path):
+    import json
+
+    from tests.conftest import clean_env
+
+    env = clean_env(AGENTDECK_DEMO_DIR=str(tmp_path), AGENTDECK_DEMO_DB=str(tmp_path / "c.db"))
+    r = run_cli("run", "Find customer Ada Lovelace", "--json", cwd=ROOT, env=env)
+    doc = json.loads(r.out)
+    assert doc["output"].startswith("I found ") and "Ada Lovelace <ada.lovelace" in doc["output"]
+    assert [(c["server"], c["tool"]) for c in doc["tool_calls"]] == [("customers", "search_customers")]
+    r = run_cli("run", "Revenue by country", "--json", cwd=ROOT, env=env)
+    assert json.loads(r.out)["output"].startswith("Revenue by country: the top entry is ")
+    r = run_cli("run", "Change the email of customer 7 to ada@example.com", "--json", cwd=ROOT, env=env)
+    doc = json.loads(r.out)
+    assert doc["output"].startswith("I did not make that change") and doc["tool_calls"][0]["declined"] is True
+    r = run_cli(
+        "run", "Change the email of customer 7 to ada@example.com", "--json", "--approve", "yes", cwd=ROOT, env=env
+    )
+    assert json.loads(r.out)["output"] == "Done: customer 7 now has the email ada@example.com."
+    r = run_cli("tools", "list", "--json", cwd=ROOT, env=env)
+    tools = {t["name"]: t["server"] for t in json.loads(r.out)}
+    assert "write_file" not in tools and tools["update_customer_email"] == "customers"

@@ -139,3 +139,23 @@ def test_stdio_stdout_carries_only_json_rpc(tmp_path):
     assert lines, err
     assert all(json.loads(line)["jsonrpc"] == "2.0" for line in lines)
     assert b"created" in err and b"Traceback" not in err
+
+
+def test_customers_over_sse(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [PY, "-m", "app", "serve", "customers", "--db", str(tmp_path / "c.db"), "--size", "200", "--transport", "sse", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env(), cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc, timeout=60)
+        (tmp_path / "agents.yaml").write_text(
+            f"servers:\n  crm: {{transport: sse, url: 'http://127.0.0.1:{port}/sse'}}\nagents:\n  main: {{servers: [crm]}}\n"
+        )
+        r = run_cli(
+            "tools", "call", "crm", "search_customers", "--args", '{"query": "Ada", "limit": 3}', "--json", cwd=tmp_path
+        )
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["structuredContent"]["count"] >= 1
+    finally:
+        stop_all([proc])
