@@ -78,6 +78,19 @@ def build_http_app(
     return BearerAuth(app, token) if token else app
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket (port 0 picks a free one), so the real port is known before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
 def serve(
     mcp: MCPServer,
     transport: str,
@@ -101,13 +114,7 @@ def serve(
     import anyio
     import uvicorn
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        raise ServeError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    sock = bind_socket(host, port)
     bound = sock.getsockname()[1]
     path = "/sse" if transport == "sse" else "/mcp"
     shown = f"[{host}]" if ":" in host else host

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -28,13 +27,12 @@ def serve_fake(rules: str | None, host: str, port: int, latency: float, faults: 
             state.faults = [Fault(**f) for f in json.loads(faults)]
         except (ValueError, TypeError) as exc:
             raise UsageError(f"--faults must be a JSON list of fault objects: {exc}") from None
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from servers.serving import ServeError, bind_socket
+
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        raise UsageError(f"cannot bind {host}:{port}: {exc.strerror}") from None
+        sock = bind_socket(host, port)
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
     bound = sock.getsockname()[1]
     print(f"http://{host}:{bound}/v1", flush=True)
     config = uvicorn.Config(build_app(state), log_level="warning", access_log=False, lifespan="off")

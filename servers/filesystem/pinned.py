@@ -43,6 +43,16 @@ def open_dir(real_dir: str, roots: list[Root]) -> Iterator[int]:
         os.close(fd)
 
 
+def _open_nofollow(name: str, flags: int, dfd: int) -> int:
+    """Open a file in a pinned directory; a symlink there (planted after validation) is refused."""
+    try:
+        return os.open(name, flags | _NOFOLLOW | _CLOEXEC, dir_fd=dfd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AccessDenied(_RACE) from None
+        raise
+
+
 def split(real: str) -> tuple[str, str]:
     """(parent directory, final name) of a validated real path."""
     parent, name = os.path.split(real)
@@ -55,12 +65,7 @@ def read_bytes(real: str, roots: list[Root], limit: int) -> bytes:
     """Read a regular file without following a link in any component; refuse files over `limit`."""
     parent, name = split(real)
     with open_dir(parent, roots) as dfd:
-        try:
-            fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=dfd)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise AccessDenied(_RACE) from None
-            raise
+        fd = _open_nofollow(name, os.O_RDONLY, dfd)
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
             if stat.S_ISDIR(st.st_mode):
@@ -99,12 +104,7 @@ def _overwrite_in_place(dfd: int, name: str, data: bytes) -> bool:
         raise AccessDenied("Access denied - refusing to write through a symbolic link")
     if not stat.S_ISREG(before.st_mode):
         raise IsADirectoryError(errno.EISDIR, "Not a regular file", name)
-    try:
-        fd = os.open(name, os.O_RDWR | _NOFOLLOW | _CLOEXEC, dir_fd=dfd)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise AccessDenied(_RACE) from None
-        raise
+    fd = _open_nofollow(name, os.O_RDWR, dfd)
     with os.fdopen(fd, "r+b") as fh:
         now = os.fstat(fh.fileno())
         if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
