@@ -66,6 +66,26 @@ def run(
     )
 
 
+@app.command()
+def chat(
+    agent: Annotated[
+        str | None, typer.Option("--agent", "-a", help="Agent to start with (default: defaults.agent).")
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", "-s", help="Resume (or start) this named session.")
+    ] = None,
+    new: Annotated[bool, typer.Option("--new", help="Start a new session (the default without --session).")] = False,
+    approve: Annotated[
+        Approve | None, typer.Option(help="Without a terminal: yes or no (default) for calls that need approval.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Chat with an agent in the terminal (or one message per line from a pipe)."""
+    from app.commands.chat import chat_command
+
+    chat_command(config, agent, session, new, approve.value if approve else None)
+
+
 @servers_app.command("list")
 def servers_list(config: ConfigOpt = None) -> None:
     """List the configured servers (no connection is made)."""

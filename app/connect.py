@@ -121,6 +121,18 @@ class ServerPool:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def reconnect(self, name: str, server: Any) -> ServerSlot:
+        """Stop a server (if it still runs) and connect a fresh server object in its place."""
+        old = self.slots[name]
+        old.stop.set()
+        if old.task is not None:
+            await asyncio.gather(old.task, return_exceptions=True)
+        slot = ServerSlot(name, server, old.start_timeout, old.required)
+        self.slots[name] = slot
+        slot.task = asyncio.create_task(self._run(slot), name=f"mcp:{name}")
+        await slot.ready.wait()
+        return slot
+
     def connected(self) -> dict[str, Any]:
         """Name -> connected server object."""
         return {n: s.server for n, s in self.slots.items() if s.connected}

@@ -114,6 +114,19 @@ class Deck:
         assert self.agent_name is not None
         return self.agents[self.agent_name]
 
+    async def reconnect(self, name: str) -> str | None:
+        """Restart one server and rewire the agents that use it; return the error, if any."""
+        assert self.pool is not None
+        cfg = self.loaded.config.servers[name]
+        assert not isinstance(cfg, HostedServerConfig)
+        server = build_local_server(self.loaded, name, cfg, apply_filters=self.options.apply_filters)
+        slot = await self.pool.reconnect(name, server)
+        self.servers = self.pool.connected()
+        for agent_name, agent in self.agents.items():
+            wanted = [s for s in self.loaded.config.agents[agent_name].servers if s in self.servers]
+            agent.mcp_servers = [self.servers[s] for s in wanted]
+        return None if slot.connected else slot.error
+
     def warnings(self) -> list[str]:
         """Warnings worth showing before a run (optional servers that failed)."""
         return self.pool.warnings() if self.pool else []

@@ -51,6 +51,7 @@ class _DeckServer:
         self._deck_fetched_at = 0.0
         self.tools_list_fetches = 0
         self.tool_list_changes = 0
+        self.last_error: str | None = None
 
     async def _deck_on_message(self, message: Any) -> None:
         # 2025-era servers send list_changed as a plain notification.
@@ -95,13 +96,19 @@ class _DeckServer:
 
     async def call_tool(self, tool_name: str, arguments: dict[str, Any] | None, meta: Any = None) -> Any:
         started = time.perf_counter()
-        ok = False
+        ok, error = False, None
         try:
             result = await super().call_tool(tool_name, arguments, meta)  # type: ignore[misc]
             ok = not getattr(result, "is_error", False)
+            self.last_error = None
             return result
+        except Exception as exc:
+            from app.connect import describe_exception
+
+            error = self.last_error = describe_exception(exc)
+            raise
         finally:
-            record_tool_call(self.name, tool_name, arguments or {}, ok, time.perf_counter() - started)
+            record_tool_call(self.name, tool_name, arguments or {}, ok, time.perf_counter() - started, error=error)
 
 
 class DeckStdioServer(_DeckServer, MCPServerStdio):

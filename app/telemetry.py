@@ -17,9 +17,12 @@ class ToolCallRecord:
     ok: bool
     duration_ms: float
     declined: bool = False
+    error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        if out["error"] is None:
+            del out["error"]
         out["duration_ms"] = round(self.duration_ms, 1)
         return out
 
@@ -44,9 +47,15 @@ def recording() -> Iterator[ToolCallLog]:
 
 
 def record_tool_call(
-    server: str, tool: str, arguments: dict[str, Any], ok: bool, seconds: float, declined: bool = False
+    server: str,
+    tool: str,
+    arguments: dict[str, Any],
+    ok: bool,
+    seconds: float,
+    declined: bool = False,
+    error: str | None = None,
 ) -> None:
     """Add a call to the active log, if any."""
     log = _current.get()
     if log is not None:
-        log.calls.append(ToolCallRecord(server, tool, dict(arguments), ok, seconds * 1000, declined))
+        log.calls.append(ToolCallRecord(server, tool, dict(arguments), ok, seconds * 1000, declined, error))

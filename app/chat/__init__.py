@@ -1,0 +1,1 @@
+"""The interactive terminal chat: sessions, slash commands, tool panels and approvals."""

@@ -1,0 +1,399 @@
+"""The chat loop: prompt, stream a turn with tool panels and approvals, handle slash commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.table import Table
+
+from app.chat import render
+from app.chat.commands import COMMANDS, Command, CommandError, help_text, is_command, parse
+from app.chat.store import SessionStore, new_session_name
+from app.deck import Deck
+from app.runner import DECLINED_MESSAGE, describe_run_error, server_of
+from app.telemetry import ToolCallLog, recording
+
+
+class TurnView:
+    """Streams assistant text as live Markdown and prints panels between text segments."""
+
+    def __init__(self, console: Console, live: bool) -> None:
+        self.console = console
+        self.use_live = live
+        self.live: Live | None = None
+        self.buffer = ""
+
+    def delta(self, text: str) -> None:
+        self.buffer += text
+        if not self.use_live:
+            return
+        if self.live is None:
+            self.live = Live(Markdown(""), console=self.console, refresh_per_second=12, vertical_overflow="visible")
+            self.live.start()
+        self.live.update(Markdown(self.buffer))
+
+    def flush(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        self.buffer = ""
+
+    def show(self, renderable: Any) -> None:
+        self.flush()
+        self.console.print(renderable)
+
+
+class ChatApp:
+    """One chat process: a connected Deck, a session, and the current agent."""
+
+    def __init__(self, deck: Deck, store: SessionStore, session_name: str, console: Console, interactive: bool) -> None:
+        self.deck = deck
+        self.store = store
+        self.session_name = session_name
+        self.session = store.open(session_name)
+        self.console = console
+        self.interactive = interactive
+        self.agent_name = deck.agent.name
+        self.always: set[str] = set()
+        self.never: set[str] = set()
+        self.usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+        self.tool_calls = 0
+        self.prompt_session: Any = None
+        self.pipe_approve = False
+        self.declined_ids: set[str] = set()
+
+    # ----- input -----
+
+    async def ask(self, message: str) -> str:
+        """A one-line answer from the user (approval questions)."""
+        if self.prompt_session is None:
+            return ""
+        from prompt_toolkit import PromptSession
+
+        return await PromptSession().prompt_async(message)
+
+    # ----- commands -----
+
+    async def command(self, cmd: Command) -> bool:
+        """Run a slash command; False means exit."""
+        out = self.console
+        if cmd.name == "/exit":
+            return False
+        if cmd.name == "/help":
+            out.print(help_text(), markup=False)
+        elif cmd.name == "/agents":
+            for name, spec in self.deck.loaded.config.agents.items():
+                mark = "*" if name == self.agent_name else " "
+                out.print(f"{mark} {name}  {spec.description or ''}".rstrip(), markup=False)
+        elif cmd.name == "/agent":
+            if cmd.arg not in self.deck.agents:
+                known = ", ".join(self.deck.agents)
+                out.print(f"unknown agent {cmd.arg!r}; agents: {known}", style="red")
+            else:
+                self.agent_name = cmd.arg
+                out.print(render.handoff(cmd.arg))
+        elif cmd.name == "/tools":
+            await self.show_tools()
+        elif cmd.name == "/servers":
+            self.show_servers()
+        elif cmd.name == "/reconnect":
+            await self.reconnect(cmd.arg or "")
+        elif cmd.name == "/clear":
+            self.session_name = new_session_name()
+            self.session = self.store.open(self.session_name)
+            out.print(f"new conversation: session {self.session_name}", style="dim")
+        elif cmd.name == "/history":
+            out.print(await self.transcript(), markup=False, highlight=False)
+        elif cmd.name == "/sessions":
+            for info in self.store.list():
+                mark = "*" if info.name == self.session_name else " "
+                out.print(f"{mark} {info.name}  {info.messages} items  {info.updated}", markup=False)
+        elif cmd.name == "/save":
+            path = Path(cmd.arg or "").expanduser()
+            try:
+                path.write_text(await self.transcript(markdown=True), encoding="utf-8")
+            except OSError as exc:
+                out.print(f"cannot write {path}: {exc.strerror}", style="red")
+            else:
+                out.print(f"saved to {path}", style="dim")
+        elif cmd.name == "/usage":
+            u = self.usage
+            out.print(
+                f"requests {u['requests']}, input tokens {u['input_tokens']}, output tokens {u['output_tokens']}, "
+                f"total {u['total_tokens']}, tool calls {self.tool_calls}",
+                markup=False,
+            )
+        return True
+
+    async def show_tools(self) -> None:
+        from app.build import offered_tools
+        from app.commands.tools import _kind
+
+        table = Table(box=None, pad_edge=False)
+        for col in ("tool", "server", "kind"):
+            table.add_column(col)
+        try:
+            for public, server, tool in await offered_tools(self.deck.agents[self.agent_name], self.deck.servers):
+                table.add_row(public, server, _kind(tool))
+        except Exception as exc:  # noqa: BLE001 - a dead server must not end the chat
+            self.console.print(render.error(f"listing tools failed: {describe_run_error(exc)}"))
+            return
+        self.console.print(table)
+
+    def show_servers(self) -> None:
+        assert self.deck.pool is not None
+        table = Table(box=None, pad_edge=False)
+        for col in ("server", "status", "tools", "last error"):
+            table.add_column(col, overflow="fold")
+        for name, slot in self.deck.pool.slots.items():
+            server = slot.server
+            error = getattr(server, "last_error", None) or slot.error
+            status = "failed" if (not slot.connected or getattr(server, "last_error", None)) else "connected"
+            tools = len(server.cached_tools) if slot.connected and server.cached_tools is not None else "-"
+            table.add_row(name, status, str(tools), error or "")
+        self.console.print(table)
+
+    async def reconnect(self, name: str) -> None:
+        if self.deck.pool is None or name not in self.deck.pool.slots:
+            names = ", ".join(self.deck.pool.slots) if self.deck.pool else ""
+            self.console.print(f"unknown server {name!r}; servers: {names}", style="red")
+            return
+        with self.console.status(f"reconnecting {name}…"):
+            error = await self.deck.reconnect(name)
+        if error:
+            self.console.print(render.error(f"{name}: {error}"))
+        else:
+            self.console.print(f"{name} reconnected", style="green")
+
+    # ----- history -----
+
+    async def transcript(self, markdown: bool = False) -> str:
+        """The conversation as text (Markdown for /save), tool calls included."""
+        lines = [f"# agentdeck session {self.session_name}", ""] if markdown else []
+        for item in await self.session.get_items():
+            kind, role = item.get("type"), item.get("role")
+            if role == "user":
+                lines += [
+                    f"**You:** {_text(item.get('content'))}" if markdown else f"you: {_text(item.get('content'))}",
+                    "",
+                ]
+            elif role == "assistant" or kind == "message":
+                lines += [
+                    f"**Assistant:** {_text(item.get('content'))}"
+                    if markdown
+                    else f"assistant: {_text(item.get('content'))}",
+                    "",
+                ]
+            elif kind == "function_call":
+                call = f"{item.get('name')}({item.get('arguments')})"
+                lines += [f"- tool call `{call}`" if markdown else f"  tool call {call}"]
+            elif kind == "function_call_output":
+                out = render.shorten(_text(item.get("output")), 300)
+                lines += [f"- tool result: {out}" if markdown else f"  tool result: {out}", ""]
+        return "\n".join(lines).rstrip() + "\n"
+
+    # ----- turns -----
+
+    async def approve(self, item: Any, view: TurnView) -> tuple[bool, bool, str | None]:
+        """(approved, remember, reason) for one pending tool call."""
+        tool = item.tool_name or "?"
+        if tool in self.always:
+            return True, False, None
+        if not self.interactive:
+            return self.pipe_approve, False, None
+        if tool in self.never:
+            return False, False, None
+        view.flush()
+        while True:
+            answer = (await self.ask("  allow? [y]es once / [a]lways / [n]o / [N]ever: ")).strip()
+            if answer in ("y", "yes", "Y"):
+                return True, False, None
+            if answer in ("a", "always"):
+                self.always.add(tool)
+                return True, True, None
+            if answer == "N":
+                self.never.add(tool)
+                return False, True, None
+            if answer in ("n", "no"):
+                reason = (await self.ask("  reason (optional, sent to the model): ")).strip()
+                return False, False, reason or None
+
+    async def turn(self, text: str) -> None:
+        """One user message: stream the answer, show tools, resolve approvals, save on success."""
+        from agents import RunConfig, Runner
+        from openai.types.responses import ResponseTextDeltaEvent
+
+        agent = self.deck.agents[self.agent_name]
+        history = await self.session.get_items()
+        start_input: Any = [*history, {"role": "user", "content": text}]
+        view = TurnView(self.console, self.interactive)
+        run_config = RunConfig(
+            tracing_disabled=not self.deck.loaded.env.get("OPENAI_API_KEY"), workflow_name="agentdeck chat"
+        )
+        max_turns = self.deck.loaded.config.agents[self.agent_name].max_turns
+        started: dict[str, float] = {}
+        stream: Any = None
+        with recording() as log:
+            try:
+                target: Any = start_input
+                while True:
+                    stream = Runner.run_streamed(agent, target, max_turns=max_turns, run_config=run_config)
+                    async for ev in stream.stream_events():
+                        if ev.type == "raw_response_event" and isinstance(ev.data, ResponseTextDeltaEvent):
+                            view.delta(ev.data.delta)
+                        elif ev.type == "agent_updated_stream_event" and ev.new_agent.name != self.agent_name:
+                            view.show(render.handoff(ev.new_agent.name))
+                        elif ev.type == "run_item_stream_event":
+                            self.show_item(ev, view, started, log)
+                    view.flush()
+                    if not stream.interruptions:
+                        break
+                    state = stream.to_state()
+                    for item in stream.interruptions:
+                        ok, remember, reason = await self.approve(item, view)
+                        if ok:
+                            state.approve(item, always_approve=remember)
+                        else:
+                            self.declined_ids.add(getattr(item.raw_item, "call_id", None) or "")
+                            state.reject(
+                                item, rejection_message=DECLINED_MESSAGE + (f" Reason: {reason}" if reason else "")
+                            )
+                            if self.interactive:
+                                view.show(render.declined(item.tool_name or "?", reason))
+                    target = state
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                if stream is not None:
+                    stream.cancel()
+                view.flush()
+                self.console.print("turn cancelled; nothing from it was saved", style="yellow")
+                return
+            except Exception as exc:  # noqa: BLE001 - a failed turn is shown, the chat goes on
+                view.flush()
+                self.console.print(render.error(describe_run_error(exc)))
+                return
+        self.tool_calls += len(log.calls)
+        usage = stream.context_wrapper.usage
+        for key in self.usage:
+            self.usage[key] += getattr(usage, key)
+        if self.agent_name != stream.last_agent.name:
+            self.agent_name = stream.last_agent.name
+        await self.session.add_items(stream.to_input_list()[len(history) :])
+        if not self.interactive:
+            self.console.print(
+                stream.final_output if isinstance(stream.final_output, str) else json.dumps(stream.final_output),
+                markup=False,
+                highlight=False,
+            )
+
+    def show_item(self, ev: Any, view: TurnView, started: dict[str, float], log: ToolCallLog) -> None:
+        """Tool-call and tool-result panels from run item events."""
+        if not self.interactive:
+            return
+        raw = getattr(ev.item, "raw_item", None)
+        if ev.name == "tool_called":
+            name = getattr(raw, "name", None) or (raw.get("name") if isinstance(raw, dict) else None)
+            if not name or name.startswith("transfer_to_"):
+                return
+            call_id = getattr(raw, "call_id", None) or ""
+            started[call_id] = time.perf_counter()
+            args = getattr(raw, "arguments", None) or "{}"
+            view.show(render.tool_call(server_of(self.deck, name), name, args))
+        elif ev.name == "tool_output":
+            call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", "")
+            if call_id not in started or call_id in self.declined_ids:
+                return
+            took = (time.perf_counter() - started.pop(call_id)) * 1000
+            output = _text(getattr(ev.item, "output", ""))
+            record = log.calls[-1] if log.calls else None
+            ok = record.ok if record is not None else True
+            if record is not None and record.error:
+                output = f"{record.server}.{record.tool} failed: {record.error}"
+            view.show(render.tool_result(ok, took, output))
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(_text(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("output") or "")
+    return "" if content is None else str(content)
+
+
+async def interactive_loop(app: ChatApp) -> None:
+    """prompt_toolkit input with history and completion; Ctrl-C cancels turns, Ctrl-D exits."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.completion import WordCompleter
+    from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.key_binding import KeyBindings
+
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")
+    def _newline(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
+    history = FileHistory(str(app.store.path.parent / "history"))
+    completer = WordCompleter([*COMMANDS, *app.deck.agents, *app.deck.servers], sentence=True)
+    session: PromptSession[str] = PromptSession(history=history, completer=completer, key_bindings=bindings)
+    app.prompt_session = session
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            text = await session.prompt_async(f"{app.agent_name}> ")
+        except KeyboardInterrupt:
+            answer = ""
+            with contextlib.suppress(KeyboardInterrupt, EOFError):
+                answer = await PromptSession().prompt_async("exit agentdeck? [y/N] ")
+            if answer.strip().lower() in ("y", "yes"):
+                return
+            continue
+        except EOFError:
+            return
+        text = text.strip()
+        if not text:
+            continue
+        if is_command(text):
+            try:
+                if not await app.command(parse(text)):
+                    return
+            except CommandError as exc:
+                app.console.print(str(exc), style="red")
+            continue
+        task = asyncio.create_task(app.turn(text))
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            app.console.print("turn cancelled; nothing from it was saved", style="yellow")
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def pipe_loop(app: ChatApp, stdin: Any) -> None:
+    """Non-terminal input: one message (or command) per line, plain answers."""
+    while True:
+        raw = await asyncio.to_thread(stdin.readline)
+        if not raw:
+            return
+        text = raw.strip()
+        if not text:
+            continue
+        if is_command(text):
+            try:
+                if not await app.command(parse(text)):
+                    return
+            except CommandError as exc:
+                app.console.print(str(exc))
+            continue
+        await app.turn(text)

@@ -1,0 +1,55 @@
+"""`agentdeck chat`: the interactive terminal chat (or line-by-line over a pipe)."""
+
+from __future__ import annotations
+
+import sys
+
+from app.commands.common import load, run_async, stderr
+from app.errors import UsageError
+
+
+def chat_command(config: str | None, agent: str | None, session: str | None, new: bool, approve: str | None) -> None:
+    """Connect once, then chat until /exit, Ctrl-D or the end of standard input."""
+    from rich.console import Console
+
+    from app.chat.app import ChatApp, interactive_loop, pipe_loop
+    from app.chat.store import SessionStore, new_session_name, state_dir, valid_session_name
+    from app.deck import Deck, DeckOptions
+
+    if session and new:
+        raise UsageError("give --session NAME or --new, not both")
+    if session is not None and not valid_session_name(session):
+        raise UsageError(f"invalid session name {session!r}", hint="use letters, digits, '.', '_' and '-'")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if approve == "ask" and not interactive:
+        raise UsageError("--approve ask needs a terminal", hint="use --approve yes or --approve no")
+    loaded = load(config)
+    store = SessionStore(state_dir())
+    name = session or new_session_name()
+
+    async def go() -> None:
+        async with Deck(loaded, DeckOptions(agent=agent, all_optional=False)) as deck:
+            # Every agent can be switched to, so build them all (they share the connected servers).
+            from app.build import build_agents
+
+            deck.agents = build_agents(loaded, deck.models, deck.servers)
+            console = (
+                Console(highlight=False) if interactive else Console(highlight=False, soft_wrap=True, no_color=True)
+            )
+            for warning in deck.warnings():
+                stderr().print(f"[yellow]warning:[/] {warning}")
+            app = ChatApp(deck, store, name, console, interactive)
+            app.pipe_approve = approve == "yes"
+            if interactive:
+                resumed = await app.session.get_items()
+                label = deck.models.model_label(deck.agent.name)
+                console.print(
+                    f"[bold]agentdeck chat[/] — agent [cyan]{deck.agent.name}[/] on {label}; session "
+                    f"[cyan]{name}[/]{' (resumed, ' + str(len(resumed)) + ' items)' if resumed else ''}. "
+                    "/help for commands, Ctrl-D to exit."
+                )
+                await interactive_loop(app)
+            else:
+                await pipe_loop(app, sys.stdin)
+
+    run_async(go())
