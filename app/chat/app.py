@@ -364,11 +364,8 @@ async def interactive_loop(app: ChatApp) -> None:
         if not text:
             continue
         if is_command(text):
-            try:
-                if not await app.command(parse(text)):
-                    return
-            except CommandError as exc:
-                app.console.print(str(exc), style="red")
+            if not await run_command_line(app, text):
+                return
             continue
         task = asyncio.create_task(app.turn(text))
         loop.add_signal_handler(signal.SIGINT, task.cancel)
@@ -390,10 +387,16 @@ async def pipe_loop(app: ChatApp, stdin: Any) -> None:
         if not text:
             continue
         if is_command(text):
-            try:
-                if not await app.command(parse(text)):
-                    return
-            except CommandError as exc:
-                app.console.print(str(exc))
+            if not await run_command_line(app, text):
+                return
             continue
         await app.turn(text)
+
+
+async def run_command_line(app: ChatApp, text: str) -> bool:
+    """Parse and run one slash command; False means exit. Parse errors are shown, not raised."""
+    try:
+        return await app.command(parse(text))
+    except CommandError as exc:
+        app.console.print(str(exc), style="red")
+        return True
