@@ -297,3 +297,24 @@ def test_tool_panels():
     assert plain(render.handoff("support")).strip() == "→ support"
     assert plain(render.declined("rm", "too risky")).strip() == "✗ rm declined: too risky"
     assert re.search(r"error", plain(render.error("boom")))
+
+
+def test_tool_results_match_their_own_call_when_parallel_calls_finish_out_of_order():
+    from app.chat.app import match_record
+    from app.telemetry import ToolCallLog, ToolCallRecord
+
+    log = ToolCallLog(
+        [
+            ToolCallRecord("db", "lookup", {"id": 2}, False, 5.0, error="no such customer"),
+            ToolCallRecord("db", "lookup", {"id": 1}, True, 4.0),
+            ToolCallRecord("fs", "lookup", {"id": 1}, True, 1.0),
+        ]
+    )
+    consumed: set[int] = set()
+    # The call with id=1 on db finishes first in the stream but was recorded second.
+    first = match_record(log, consumed, "db", "db__lookup", '{"id": 1}')
+    assert first is log.calls[1] and first.ok
+    second = match_record(log, consumed, "db", "lookup", '{"id": 2}')
+    assert second is log.calls[0] and second.error == "no such customer"
+    assert match_record(log, consumed, "fs", "fs__lookup", '{"id": 1}') is log.calls[2]
+    assert match_record(log, consumed, "db", "lookup", '{"id": 1}') is None

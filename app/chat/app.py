@@ -15,12 +15,13 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.table import Table
 
+from app.build import prefixed_name
 from app.chat import render
 from app.chat.commands import COMMANDS, Command, CommandError, help_text, is_command, parse
 from app.chat.store import SessionStore, new_session_name
 from app.deck import Deck
 from app.runner import DECLINED_MESSAGE, describe_run_error, server_of
-from app.telemetry import ToolCallLog, recording
+from app.telemetry import ToolCallLog, ToolCallRecord, recording
 
 
 class TurnView:
@@ -70,6 +71,7 @@ class ChatApp:
         self.prompt_session: Any = None
         self.pipe_approve = False
         self.declined_ids: set[str] = set()
+        self.consumed: set[int] = set()
 
     # ----- input -----
 
@@ -240,8 +242,9 @@ class ChatApp:
             tracing_disabled=not self.deck.loaded.env.get("OPENAI_API_KEY"), workflow_name="agentdeck chat"
         )
         max_turns = self.deck.loaded.config.agents[self.agent_name].max_turns
-        started: dict[str, float] = {}
+        started: dict[str, tuple[float, str | None, str, str]] = {}
         stream: Any = None
+        self.consumed = set()
         with recording() as log:
             try:
                 target: Any = start_input
@@ -294,7 +297,9 @@ class ChatApp:
                 highlight=False,
             )
 
-    def show_item(self, ev: Any, view: TurnView, started: dict[str, float], log: ToolCallLog) -> None:
+    def show_item(
+        self, ev: Any, view: TurnView, started: dict[str, tuple[float, str | None, str, str]], log: ToolCallLog
+    ) -> None:
         """Tool-call and tool-result panels from run item events."""
         if not self.interactive:
             return
@@ -304,20 +309,44 @@ class ChatApp:
             if not name or name.startswith("transfer_to_"):
                 return
             call_id = getattr(raw, "call_id", None) or ""
-            started[call_id] = time.perf_counter()
             args = getattr(raw, "arguments", None) or "{}"
-            view.show(render.tool_call(server_of(self.deck, name), name, args))
+            server = server_of(self.deck, name)
+            started[call_id] = (time.perf_counter(), server, name, args)
+            view.show(render.tool_call(server, name, args))
         elif ev.name == "tool_output":
             call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", "")
             if call_id not in started or call_id in self.declined_ids:
                 return
-            took = (time.perf_counter() - started.pop(call_id)) * 1000
+            began, server, name, args = started.pop(call_id)
+            took = (time.perf_counter() - began) * 1000
             output = _text(getattr(ev.item, "output", ""))
-            record = log.calls[-1] if log.calls else None
+            record = match_record(log, self.consumed, server, name, args)
             ok = record.ok if record is not None else True
             if record is not None and record.error:
                 output = f"{record.server}.{record.tool} failed: {record.error}"
             view.show(render.tool_result(ok, took, output))
+
+
+def match_record(
+    log: ToolCallLog, consumed: set[int], server: str | None, public_name: str, arguments: str
+) -> ToolCallRecord | None:
+    """The recorder entry for one finished call, by server, tool and arguments (parallel calls finish in any order)."""
+    try:
+        wanted = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        wanted = None
+    candidates = [
+        (i, rec)
+        for i, rec in enumerate(log.calls)
+        if i not in consumed
+        and (server is None or rec.server == server)
+        and public_name in (rec.tool, prefixed_name(rec.server, rec.tool))
+    ]
+    exact = [(i, rec) for i, rec in candidates if rec.arguments == wanted]
+    for i, rec in exact or candidates:
+        consumed.add(i)
+        return rec
+    return None
 
 
 def _text(content: Any) -> str:
