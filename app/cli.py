@@ -200,6 +200,9 @@ def fake_openai(
     host: Annotated[str, typer.Option("--host", help="Loopback address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 0,
     latency: Annotated[float, typer.Option("--latency", help="Seconds added to every model request.")] = 0.0,
+    chunk_delay: Annotated[
+        float, typer.Option("--chunk-delay", help="Seconds between streamed text chunks (makes streaming visible).")
+    ] = 0.0,
     faults: Annotated[
         str | None,
         typer.Option(
@@ -210,7 +213,7 @@ def fake_openai(
     """Serve the offline model as an OpenAI-compatible API (prints the base URL first)."""
     from app.commands.fake import serve_fake
 
-    serve_fake(rules, host, port, latency, faults)
+    serve_fake(rules, host, port, latency, faults, chunk_delay)
 
 
 def _fail(message: str, hint: str | None, detail: str | None, code: int) -> NoReturn:

@@ -167,8 +167,9 @@ def fake_openai() -> Iterator[Callable[..., FakeOpenAI]]:
     """Start `agentdeck fake-openai` in a subprocess; it prints its base URL first."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(rules: Path | None = None, latency: float = 0.0) -> FakeOpenAI:
+    def start(rules: Path | None = None, latency: float = 0.0, chunk_delay: float = 0.0) -> FakeOpenAI:
         cmd = [PY, "-m", "app", "fake-openai", "--port", "0", "--latency", str(latency)]
+        cmd += ["--chunk-delay", str(chunk_delay)]
         if rules is not None:
             cmd += ["--rules", str(rules)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())

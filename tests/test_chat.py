@@ -48,8 +48,8 @@ def chat_project(tmp_path: Path) -> dict[str, object]:
     return {"dir": tmp_path, "marker": marker, "state": tmp_path / "state"}
 
 
-def spawn(project: dict[str, object], *args: str) -> pexpect.spawn:
-    env = clean_env(AGENTDECK_STATE_DIR=str(project["state"]))
+def spawn(project: dict[str, object], *args: str, env: dict[str, str] | None = None) -> pexpect.spawn:
+    env = clean_env(AGENTDECK_STATE_DIR=str(project["state"]), **(env or {}))
     child = pexpect.spawn(
         PY,
         ["-m", "app", "chat", *args],
@@ -259,6 +259,34 @@ def test_chat_usage_errors(chat_project):
         input="",
     )
     assert proc.returncode == 2 and "invalid session name" in proc.stderr
+
+
+def test_openai_answers_stream_token_by_token_into_the_terminal(chat_project, fake_openai, write_rules):
+    rules = write_rules(
+        "rules:\n  - when: {user: 'add (?P<a>\\d+) and (?P<b>\\d+)'}\n"
+        "    call: [{tool: add, args: {a: '{a|int}', b: '{b|int}'}}]\n"
+        "    reply: 'The sum is {output}, computed by a tool.'\n"
+    )
+    prefix = str(chat_project["marker"]).split("=", 1)[1]
+    rules.write_text(rules.read_text().replace("tool: add", f"tool: {prefix}add"))
+    fake = fake_openai(rules, chunk_delay=0.5)
+    project_dir = Path(str(chat_project["dir"]))
+    (project_dir / "agents.yaml").write_text(
+        "providers:\n  openai: {kind: openai}\n"
+        f"servers:\n  toy: {{transport: stdio, command: python, args: ['{TOY}', '{chat_project['marker']}']}}\n"
+        "agents:\n  main: {provider: openai, model: fake-model, servers: [toy]}\n"
+    )
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake.base_url, "OPENAI_AGENTS_DISABLE_TRACING": "1"}
+    child = spawn(chat_project, "--new", env=env)
+    say(child, "add 20 and 22")
+    child.expect(f"{prefix}add")  # the tool panel
+    child.expect("The sum is 4")  # the first 12-character chunk is on screen...
+    assert "by a tool" not in child.buffer  # ...while the rest is still on its way
+    child.expect(r"by a tool\.")
+    child.expect("main>")
+    finish(child)
+    seen = fake.requests()
+    assert [r["api"] for r in seen] == ["responses", "responses"] and all(r["stream"] for r in seen)
 
 
 # ----- units -----

@@ -10,7 +10,9 @@ from pathlib import Path
 from app.errors import UsageError
 
 
-def serve_fake(rules: str | None, host: str, port: int, latency: float, faults: str | None) -> None:
+def serve_fake(
+    rules: str | None, host: str, port: int, latency: float, faults: str | None, chunk_delay: float = 0.0
+) -> None:
     """Bind, print the base URL on stdout, and serve until interrupted."""
     import uvicorn
 
@@ -19,9 +21,9 @@ def serve_fake(rules: str | None, host: str, port: int, latency: float, faults: 
 
     if host not in LOOPBACK:
         raise UsageError(f"the fake server binds loopback only; got --host {host}", hint="use 127.0.0.1")
-    if latency < 0:
-        raise UsageError("--latency cannot be negative")
-    state = FakeState(rules=load_rules(Path(rules) if rules else None), latency=latency)
+    if latency < 0 or chunk_delay < 0:
+        raise UsageError("--latency and --chunk-delay cannot be negative")
+    state = FakeState(rules=load_rules(Path(rules) if rules else None), latency=latency, chunk_delay=chunk_delay)
     if faults:
         try:
             state.faults = [Fault(**f) for f in json.loads(faults)]

@@ -39,6 +39,8 @@ class Fault:
 class FakeState:
     rules: RuleSet
     latency: float = 0.0
+    # Pause between streamed text chunks, so streaming is visible (demos, terminal tests).
+    chunk_delay: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -150,7 +152,9 @@ def _sse(event: dict[str, Any], named: bool) -> bytes:
     return f"{head}data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
-async def _responses_stream(model: str, decision: Decision, usage: tuple[int, int]) -> AsyncIterator[bytes]:
+async def _responses_stream(
+    model: str, decision: Decision, usage: tuple[int, int], chunk_delay: float = 0.0
+) -> AsyncIterator[bytes]:
     items = _responses_items(decision)
     seq = 0
 
@@ -180,7 +184,7 @@ async def _responses_stream(model: str, decision: Decision, usage: tuple[int, in
                     delta=piece,
                     logprobs=[],
                 )
-                await asyncio.sleep(0)
+                await asyncio.sleep(chunk_delay)
             yield ev(
                 type="response.output_text.done",
                 item_id=item["id"],
@@ -220,7 +224,9 @@ async def _responses_stream(model: str, decision: Decision, usage: tuple[int, in
     yield ev(type="response.completed", response=final)
 
 
-async def _chat_stream(model: str, decision: Decision, usage: tuple[int, int]) -> AsyncIterator[bytes]:
+async def _chat_stream(
+    model: str, decision: Decision, usage: tuple[int, int], chunk_delay: float = 0.0
+) -> AsyncIterator[bytes]:
     cid, created = _new_id("chatcmpl"), int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, with_usage: bool = False) -> bytes:
@@ -239,7 +245,7 @@ async def _chat_stream(model: str, decision: Decision, usage: tuple[int, int]) -
     if decision.message is not None:
         for piece in _chunks(decision.message):
             yield chunk({"content": piece})
-            await asyncio.sleep(0)
+            await asyncio.sleep(chunk_delay)
         yield chunk({}, "stop", with_usage=True)
     else:
         for i, (name, args, call_id) in enumerate(decision.calls):
@@ -302,7 +308,9 @@ def build_app(state: FakeState) -> Starlette:
         usage = _usage(body, decision)
         model = body.get("model", "offline")
         if body.get("stream"):
-            return StreamingResponse(_responses_stream(model, decision, usage), media_type="text/event-stream")
+            return StreamingResponse(
+                _responses_stream(model, decision, usage, state.chunk_delay), media_type="text/event-stream"
+            )
         return JSONResponse(_response_object(model, _responses_items(decision), usage, "completed"))
 
     async def chat(request: Request) -> Response:
@@ -315,7 +323,9 @@ def build_app(state: FakeState) -> Starlette:
         usage = _usage(body, decision)
         model = body.get("model", "offline")
         if body.get("stream"):
-            return StreamingResponse(_chat_stream(model, decision, usage), media_type="text/event-stream")
+            return StreamingResponse(
+                _chat_stream(model, decision, usage, state.chunk_delay), media_type="text/event-stream"
+            )
         message: dict[str, Any] = {"role": "assistant", "content": decision.message}
         if decision.message is None:
             message["tool_calls"] = [
