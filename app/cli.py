@@ -76,7 +76,10 @@ def chat(
     ] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new session (the default without --session).")] = False,
     approve: Annotated[
-        Approve | None, typer.Option(help="Without a terminal: yes or no (default) for calls that need approval.")
+        Approve | None,
+        typer.Option(
+            help="ask (default on a terminal), yes, or no (default without one) for calls that need approval."
+        ),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:

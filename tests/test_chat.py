@@ -237,6 +237,11 @@ def test_pipe_mode_reads_lines_and_prints_plain_answers(chat_project):
     assert any(line.startswith("Result: The user declined") for line in lines)
     assert lines[-1] == "Sum is 10"
     assert "\x1b[" not in proc.stdout
+    approved = subprocess.run(
+        [PY, "-m", "app", "chat", "--new", "--approve", "yes"],
+        input="delete customer 3\n", capture_output=True, text=True, cwd=chat_project["dir"], env=env, timeout=90,
+    )  # fmt: skip
+    assert approved.returncode == 0 and approved.stdout.strip() == "Result: deleted customer 3", approved.stderr
 
 
 def test_chat_usage_errors(chat_project):

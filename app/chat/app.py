@@ -69,7 +69,8 @@ class ChatApp:
         self.usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
         self.tool_calls = 0
         self.prompt_session: Any = None
-        self.pipe_approve = False
+        # "ask" prompts in the terminal; "yes"/"no" decide every call (the only choices without a terminal).
+        self.approve_mode = "ask" if interactive else "no"
         self.declined_ids: set[str] = set()
         self.consumed: set[int] = set()
 
@@ -210,10 +211,10 @@ class ChatApp:
         tool = item.tool_name or "?"
         if tool in self.always:
             return True, False, None
-        if not self.interactive:
-            return self.pipe_approve, False, None
         if tool in self.never:
             return False, False, None
+        if self.approve_mode != "ask":
+            return self.approve_mode == "yes", False, None
         view.flush()
         while True:
             answer = (await self.ask("  allow? [y]es once / [a]lways / [n]o / [N]ever: ")).strip()

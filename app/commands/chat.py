@@ -39,7 +39,8 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
             for warning in deck.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}")
             app = ChatApp(deck, store, name, console, interactive)
-            app.pipe_approve = approve == "yes"
+            if approve is not None:
+                app.approve_mode = approve
             if interactive:
                 resumed = await app.session.get_items()
                 label = deck.models.model_label(deck.agent.name)
