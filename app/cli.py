@@ -89,6 +89,48 @@ def chat(
     chat_command(config, agent, session, new, approve.value if approve else None)
 
 
+@app.command()
+def batch(
+    input: Annotated[str, typer.Argument(help="A .txt (one query per line), .jsonl or .csv file.")],
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Results JSONL (default: INPUT's name + .results.jsonl).")
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Agent to run (default: defaults.agent).")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-j", help="Rows run at the same time.")] = 8,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT: skip finished ids, retry failed.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUT.")] = False,
+    template: Annotated[
+        str | None, typer.Option("--template", help='Build each query from fields: "Summarise {title}: {body}".')
+    ] = None,
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding each row's id.")] = None,
+    input_field: Annotated[
+        str | None, typer.Option("--input-field", help="Field holding the query (default: input).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N records of INPUT.")] = None,
+    max_errors: Annotated[
+        int | None, typer.Option("--max-errors", help="Stop after N failed rows (in-flight rows finish).")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds each row may take.")] = None,
+    approve: Annotated[
+        Approve | None, typer.Option(help="yes or no (default) for tool calls that need approval; never prompts.")
+    ] = None,
+    summary: Annotated[str | None, typer.Option("--summary", help="Also write the summary as JSON here.")] = None,
+    progress_every: Annotated[
+        float, typer.Option("--progress-every", help="Seconds between progress lines when not on a terminal.")
+    ] = 10.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Run an agent over every record of a file; results stream to JSONL, resumable."""
+    from app.commands.batch import BatchArgs, batch_command
+
+    batch_command(
+        BatchArgs(
+            input, out, agent, concurrency, resume, overwrite, template, id_field, input_field, limit,
+            max_errors, timeout, approve.value if approve else None, summary, progress_every, config,
+        )
+    )  # fmt: skip
+
+
 @servers_app.command("list")
 def servers_list(config: ConfigOpt = None) -> None:
     """List the configured servers (no connection is made)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -52,6 +53,8 @@ class _DeckServer:
         self.tools_list_fetches = 0
         self.tool_list_changes = 0
         self.last_error: str | None = None
+        # Concurrent runs on a cold cache would each fetch tools/list; the first fetches, the rest wait.
+        self._deck_fetch_lock = asyncio.Lock()
 
     async def _deck_on_message(self, message: Any) -> None:
         # 2025-era servers send list_changed as a plain notification.
@@ -86,13 +89,17 @@ class _DeckServer:
         expired = self.ttl is not None and time.monotonic() - self._deck_fetched_at > self.ttl
         if self.cache_tools_list and expired and not self._deck_stale:
             self.invalidate_tools_cache()
-        fetching = not self.cache_tools_list or self._deck_stale or self.cached_tools is None
-        tools = await super().list_tools(run_context, agent)  # type: ignore[misc]
-        if fetching:
-            self._deck_stale = False
-            self._deck_fetched_at = time.monotonic()
+        if not self.cache_tools_list:
             self.tools_list_fetches += 1
-        return tools
+            return await super().list_tools(run_context, agent)  # type: ignore[misc,no-any-return]
+        async with self._deck_fetch_lock:
+            fetching = self._deck_stale or self.cached_tools is None
+            tools = await super().list_tools(run_context, agent)  # type: ignore[misc]
+            if fetching:
+                self._deck_stale = False
+                self._deck_fetched_at = time.monotonic()
+                self.tools_list_fetches += 1
+        return tools  # type: ignore[no-any-return]
 
     async def call_tool(self, tool_name: str, arguments: dict[str, Any] | None, meta: Any = None) -> Any:
         started = time.perf_counter()

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.deck import Deck
 from app.errors import RunError
-from app.telemetry import ToolCallRecord, record_tool_call, recording
+from app.telemetry import ToolCallLog, ToolCallRecord, record_tool_call, recording
 
 DECLINED_MESSAGE = "The user declined this tool call, so it was not run."
 
@@ -73,15 +73,18 @@ def _tracing_disabled(deck: Deck) -> bool:
     return not deck.loaded.env.get("OPENAI_API_KEY") or deck.models.is_offline(deck.agent.name)
 
 
-async def run_question(deck: Deck, question: str, approver: Approver) -> RunOutcome:
-    """Run `question` on the deck's agent until it answers; approvals go through `approver`."""
+async def run_question(deck: Deck, question: str, approver: Approver, log: ToolCallLog | None = None) -> RunOutcome:
+    """Run `question` on the deck's agent until it answers; approvals go through `approver`.
+
+    Pass `log` to keep the tool calls a run made even when it fails.
+    """
     from agents import RunConfig, Runner
 
     agent = deck.agent
     config = deck.loaded.config.agents[agent.name]
     run_config = RunConfig(tracing_disabled=_tracing_disabled(deck), workflow_name="agentdeck run")
     started = time.perf_counter()
-    with recording() as log:
+    with recording(log) as log:
         try:
             result = await Runner.run(agent, question, max_turns=config.max_turns, run_config=run_config)
             while result.interruptions:

@@ -36,9 +36,9 @@ _current: contextvars.ContextVar[ToolCallLog | None] = contextvars.ContextVar("a
 
 
 @contextmanager
-def recording() -> Iterator[ToolCallLog]:
+def recording(log: ToolCallLog | None = None) -> Iterator[ToolCallLog]:
     """Collect the tool calls made by code running inside this block (and its tasks)."""
-    log = ToolCallLog()
+    log = ToolCallLog() if log is None else log
     token = _current.set(log)
     try:
         yield log

@@ -1,0 +1,1 @@
+"""`agentdeck batch`: many inputs, one shared set of connections, results streamed to JSONL."""

@@ -1,0 +1,191 @@
+"""Run input rows through one agent with N concurrent workers sharing the Deck's connections."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.batch.inputs import InputRow
+from app.batch.stats import BatchStats
+from app.deck import Deck
+from app.errors import RunError
+from app.runner import Approver, describe_run_error, run_question
+from app.telemetry import ToolCallLog
+
+
+@dataclass
+class BatchOptions:
+    concurrency: int = 8
+    timeout: float | None = None
+    max_errors: int | None = None
+    limit: int | None = None
+    unique_ids: bool = False
+
+
+class Control:
+    """Why and whether the batch is stopping; shared by the feeder, the workers and signal handlers."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.interrupted = False
+        self.reason: str | None = None
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def stop(self, reason: str) -> None:
+        if not self.stopping:
+            self.stopping, self.reason = True, reason
+
+    def interrupt(self) -> None:
+        """Ctrl-C / SIGTERM: stop feeding and cancel the runs in flight (they are recorded as cancelled)."""
+        if self.interrupted:
+            return
+        self.interrupted = True
+        self.stop("interrupted")
+        for task in self.tasks:
+            task.cancel()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def base_row(row: InputRow, agent: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "line": row.line,
+        "input": row.input,
+        "agent": agent,
+        "output": None,
+        "status": "error",
+        "error": row.error,
+        "tool_calls": [],
+        "usage": None,
+        "started_at": None,
+        "duration_ms": 0.0,
+    }
+
+
+async def run_row(deck: Deck, row: InputRow, approver: Approver, timeout: float | None) -> dict[str, Any]:
+    """One input through the agent; every outcome (even cancellation) becomes a result row."""
+    result = base_row(row, deck.agent.name)
+    result["started_at"] = _now()
+    log = ToolCallLog()
+    started = time.perf_counter()
+    try:
+        outcome = await asyncio.wait_for(run_question(deck, row.input, approver, log), timeout)
+    except TimeoutError:
+        result.update(status="timeout", error=f"no answer within {timeout:g} s (--timeout)")
+    except asyncio.CancelledError:
+        result.update(status="cancelled", error="the batch was interrupted while this row ran")
+    except RunError as exc:
+        result.update(error=exc.message)
+    except Exception as exc:  # noqa: BLE001 - one row's failure never ends the batch
+        result.update(error=describe_run_error(exc))
+    else:
+        declined = any(c.declined for c in outcome.tool_calls)
+        result.update(
+            output=outcome.output,
+            agent=outcome.agent,
+            usage=outcome.usage,
+            status="declined" if declined else "ok",
+            error=None,
+        )
+    result["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    result["tool_calls"] = [
+        {"server": c.server, "tool": c.tool, "ok": c.ok, "duration_ms": round(c.duration_ms, 1)}
+        | ({"declined": True} if c.declined else {})
+        for c in log.calls
+    ]
+    return result
+
+
+async def run_batch(
+    deck: Deck,
+    rows: Iterator[InputRow],
+    done: set[str],
+    approver: Approver,
+    emit: Callable[[dict[str, Any]], None],
+    stats: BatchStats,
+    options: BatchOptions,
+    control: Control,
+) -> None:
+    """Feed rows to the workers until the input ends, --limit is reached or the batch is stopped."""
+    queue: asyncio.Queue[InputRow | None] = asyncio.Queue(maxsize=options.concurrency * 2)
+    agent = deck.agent.name
+
+    def record(result: dict[str, Any]) -> None:
+        emit(result)
+        if options.max_errors is not None and stats.errors >= options.max_errors:
+            control.stop(f"{stats.errors} errors reached --max-errors {options.max_errors}")
+
+    async def worker() -> None:
+        while True:
+            try:
+                row = await queue.get()
+            except asyncio.CancelledError:
+                return
+            if row is None or control.stopping:
+                return  # rows not started are simply left for --resume
+            record(await run_row(deck, row, approver, options.timeout))
+            if control.interrupted:
+                return
+
+    control.tasks = [asyncio.create_task(worker()) for _ in range(options.concurrency)]
+    seen: set[str] = set()
+    started = time.perf_counter()
+    for position, row in enumerate(rows, start=1):
+        if control.stopping or (options.limit is not None and position > options.limit):
+            break
+        if position % 1000 == 0:
+            await asyncio.sleep(0)  # long runs of skipped rows must not starve the workers
+        if row.id in done:
+            stats.skipped += 1
+            continue
+        if options.unique_ids:
+            if row.id in seen:
+                stats.duplicates += 1
+                continue
+            seen.add(row.id)
+        if row.error is not None:
+            record(base_row(row, agent))
+        elif not await _offer(queue, row, control):
+            break
+    await _close(queue, options.concurrency, control)
+    await asyncio.gather(*control.tasks, return_exceptions=True)
+    stats.wall_s = time.perf_counter() - started
+
+
+# The queue is polled only while it is full, so a stop (max errors, Ctrl-C) never leaves the feeder
+# blocked on workers that have already returned.
+_POLL = 0.005
+
+
+async def _offer(queue: asyncio.Queue[InputRow | None], row: InputRow, control: Control) -> bool:
+    while not control.stopping:
+        try:
+            queue.put_nowait(row)
+            return True
+        except asyncio.QueueFull:
+            await asyncio.sleep(_POLL)
+    return False
+
+
+async def _close(queue: asyncio.Queue[InputRow | None], workers: int, control: Control) -> None:
+    """One end marker per worker; on a stop, unstarted rows are dropped first (they stay for --resume)."""
+    put = 0
+    while put < workers:
+        if control.stopping:
+            while not queue.empty():
+                queue.get_nowait()
+            for _ in range(workers):
+                queue.put_nowait(None)  # fits: the queue holds twice as many rows as there are workers
+            return
+        try:
+            queue.put_nowait(None)
+            put += 1
+        except asyncio.QueueFull:
+            await asyncio.sleep(_POLL)

@@ -1,0 +1,140 @@
+"""`agentdeck batch`: run one agent over every record of a file, streaming results to JSONL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.commands.common import load, run_async, stderr, stdout
+from app.errors import UsageError
+
+
+@dataclass
+class BatchArgs:
+    input: str
+    out: str | None = None
+    agent: str | None = None
+    concurrency: int = 8
+    resume: bool = False
+    overwrite: bool = False
+    template: str | None = None
+    id_field: str | None = None
+    input_field: str | None = None
+    limit: int | None = None
+    max_errors: int | None = None
+    timeout: float | None = None
+    approve: str | None = None
+    summary: str | None = None
+    progress_every: float = 10.0
+    config: str | None = None
+
+
+def default_out(input_path: Path) -> Path:
+    """`questions.txt` -> `questions.results.jsonl`, beside the input."""
+    return input_path.with_name(input_path.stem + ".results.jsonl")
+
+
+def _check(args: BatchArgs) -> None:
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.max_errors is not None and args.max_errors < 1:
+        raise UsageError("--max-errors must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if args.approve == "ask":
+        raise UsageError("batch never prompts: use --approve yes or --approve no")
+
+
+def resume_argv(args: BatchArgs, out: Path) -> list[str]:
+    """The command line that continues this batch."""
+    argv = ["agentdeck", "batch", args.input, "-o", str(out), "--resume"]
+    for flag, value in (
+        ("--config", args.config),
+        ("--agent", args.agent),
+        ("--template", args.template),
+        ("--id-field", args.id_field),
+        ("--input-field", args.input_field),
+        ("--approve", args.approve),
+    ):
+        if value is not None:
+            argv += [flag, value]
+    return argv
+
+
+def batch_command(args: BatchArgs) -> None:
+    """Validate everything up front, then connect once and run the rows."""
+    from app.batch.engine import BatchOptions, Control, run_batch
+    from app.batch.inputs import count_records, input_spec, read_rows
+    from app.batch.progress import Progress
+    from app.batch.results import ResultWriter, compact, errors_path, prepare
+    from app.batch.stats import BatchStats, summary_lines
+    from app.deck import Deck, DeckOptions
+    from app.runner import approve_all, decline_all
+
+    _check(args)
+    spec = input_spec(Path(args.input), args.template, args.id_field, args.input_field)
+    out = Path(args.out) if args.out else default_out(spec.path)
+    if out.resolve() == spec.path.resolve():
+        raise UsageError("the output file is the input file", hint="give another name with -o")
+    summary_path = Path(args.summary) if args.summary else None
+    if summary_path is not None and not summary_path.parent.is_dir():
+        raise UsageError(f"cannot write the summary to {summary_path}: no such directory")
+    loaded = load(args.config)
+    existing = prepare(out, args.resume, args.overwrite)
+    total = count_records(spec)
+    if args.limit is not None:
+        total = min(total, args.limit)
+    approver = approve_all if args.approve == "yes" else decline_all
+    stats = BatchStats(total=total)
+    control = Control()
+    options = BatchOptions(args.concurrency, args.timeout, args.max_errors, args.limit, unique_ids=bool(args.id_field))
+
+    async def go() -> None:
+        async with Deck(loaded, DeckOptions(agent=args.agent)) as deck:
+            for warning in deck.warnings():
+                stderr().print(f"[yellow]warning:[/] {warning}")
+            if deck.models.is_offline(deck.agent.name):
+                stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}).[/]")
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, control.interrupt)
+            writer = ResultWriter(out)
+            progress = Progress(stderr(), stats, max(total - len(existing.done), 0), args.progress_every)
+
+            def emit(row: dict[str, object]) -> None:
+                writer.write(row)
+                stats.add(row)
+                progress.tick()
+
+            try:
+                await run_batch(deck, read_rows(spec), existing.done, approver, emit, stats, options, control)
+            finally:
+                await progress.close()
+                writer.close()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+            stats.tools_list_fetches = {n: s.tools_list_fetches for n, s in deck.servers.items()}
+
+    run_async(go())
+    # Retried rows leave their earlier failure behind; the final file keeps one row per id.
+    compact(out)
+    stats.stopped = control.reason
+    incomplete = bool(control.reason) or stats.errors > 0 or stats.by_status["cancelled"] > 0
+    lines = summary_lines(stats, str(out), str(errors_path(out)), resume_argv(args, out) if incomplete else None)
+    stdout().print("\n".join(lines), markup=False)
+    if summary_path is not None:
+        try:
+            summary_path.write_text(json.dumps(stats.as_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write the summary to {summary_path}: {exc.strerror}") from None
+    sys.stdout.flush()
+    if control.interrupted:
+        raise SystemExit(130)
+    if incomplete:
+        raise SystemExit(1)
