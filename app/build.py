@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agents import Agent, RunContextWrapper
@@ -31,35 +31,66 @@ def prefixed_name(server: str, tool: str) -> str:
 
 @dataclass
 class DeckAgent(Agent[Any]):
-    """An Agent that can name MCP tools `server__tool`."""
+    """An Agent that can name MCP tools `server__tool` and reuses converted tools between turns.
+
+    The SDK lists, deep-copies and converts every MCP tool on every model turn; with many concurrent
+    runs (batch) that dominates the CPU. While a server's cached list is unchanged and its filter does
+    not depend on the run, the converted tools are reused.
+    """
 
     prefix_tool_names: bool = False
+    _tool_cache: dict[int, tuple[tuple[int, int], list[Any]]] = field(default_factory=dict, repr=False, compare=False)
 
     async def get_mcp_tools(self, run_context: RunContextWrapper[Any]) -> list[Any]:
-        if not self.prefix_tool_names:
-            return await super().get_mcp_tools(run_context)
+        from agents.exceptions import UserError
+
+        tools: list[Any] = []
+        names: set[str] = set()
+        for index, server in enumerate(self.mcp_servers):
+            batch = await self._server_tools(index, server, run_context)
+            duplicates = sorted(names & {t.name for t in batch})
+            if duplicates:
+                raise UserError(f"Duplicate tool names found across MCP servers: {', '.join(duplicates)}")
+            names.update(t.name for t in batch)
+            tools.extend(batch)
+        return tools
+
+    async def _server_tools(self, index: int, server: Any, run_context: RunContextWrapper[Any]) -> list[Any]:
+        from agents._public_agent import get_public_agent
         from agents.tool import default_tool_error_function
 
-        failure = self.mcp_config.get("failure_error_function", default_tool_error_function)
-        strict = self.mcp_config.get("convert_schemas_to_strict", False)
-        tools: list[Any] = []
-        for index, server in enumerate(self.mcp_servers):
+        cached = self._tool_cache.get(index)
+        key = _reuse_key(server)
+        if cached is not None and key is not None and cached[0] == key:
+            return list(cached[1])
 
-            def rename(tool: Any, server_name: str = server.name) -> str:
-                return prefixed_name(server_name, tool.name)
+        def rename(tool: Any, server_name: str = server.name) -> str:
+            return prefixed_name(server_name, tool.name)
 
-            tools.extend(
-                await MCPUtil.get_function_tools(
-                    server,
-                    strict,
-                    run_context,
-                    self,
-                    failure_error_function=failure,
-                    tool_name_override=rename,
-                    server_index=index,
-                )
-            )
-        return tools
+        converted = await MCPUtil.get_function_tools(
+            server,
+            self.mcp_config.get("convert_schemas_to_strict", False),
+            run_context,
+            get_public_agent(self),
+            failure_error_function=self.mcp_config.get("failure_error_function", default_tool_error_function),
+            tool_name_override=rename if self.prefix_tool_names else None,
+            server_index=index,
+        )
+        key = _reuse_key(server)
+        if key is not None:
+            self._tool_cache[index] = (key, converted)
+        return list(converted)
+
+
+def _reuse_key(server: Any) -> tuple[int, int] | None:
+    """Identifies the server's current cached tool list, or None when converted tools cannot be reused."""
+    from app.filters import ServerToolFilter
+
+    generation = getattr(server, "cache_generation", None)
+    current = generation() if generation is not None else None
+    tool_filter = getattr(server, "tool_filter", None)
+    run_independent = tool_filter is None or (isinstance(tool_filter, ServerToolFilter) and tool_filter.custom is None)
+    return (id(server), current) if current is not None and run_independent else None
 
 
 def agent_order(loaded: LoadedConfig) -> list[str]:

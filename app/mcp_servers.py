@@ -85,6 +85,19 @@ class _DeckServer:
         self._deck_stale = True
         super().invalidate_tools_cache()  # type: ignore[misc]
 
+    def cached_tool_names(self) -> list[str] | None:
+        """Names in the cached tool list (None when nothing is cached), without the SDK's deep copy."""
+        tools = getattr(self, "_tools_list", None)
+        return None if tools is None else [tool.name for tool in tools]
+
+    def cache_generation(self) -> int | None:
+        """Changes whenever the cached tool list may have; None when the next list_tools would fetch."""
+        if not self.cache_tools_list or self._deck_stale or getattr(self, "_tools_list", None) is None:
+            return None
+        if self.ttl is not None and time.monotonic() - self._deck_fetched_at > self.ttl:
+            return None
+        return self.tools_list_fetches
+
     async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[Any]:
         expired = self.ttl is not None and time.monotonic() - self._deck_fetched_at > self.ttl
         if self.cache_tools_list and expired and not self._deck_stale:
@@ -93,7 +106,7 @@ class _DeckServer:
             self.tools_list_fetches += 1
             return await super().list_tools(run_context, agent)  # type: ignore[misc,no-any-return]
         async with self._deck_fetch_lock:
-            fetching = self._deck_stale or self.cached_tools is None
+            fetching = self._deck_stale or getattr(self, "_tools_list", None) is None
             tools = await super().list_tools(run_context, agent)  # type: ignore[misc]
             if fetching:
                 self._deck_stale = False

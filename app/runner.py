@@ -53,8 +53,8 @@ def server_of(deck: Deck, tool_name: str) -> str | None:
     from app.build import prefixed_name
 
     for name, server in deck.servers.items():
-        for tool in server.cached_tools or []:
-            if tool_name in (tool.name, prefixed_name(name, tool.name)):
+        for tool in server.cached_tool_names() or []:
+            if tool_name in (tool, prefixed_name(name, tool)):
                 return name
     return None
 

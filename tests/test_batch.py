@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -295,3 +296,21 @@ def test_compact_keeps_one_row_per_id_preferring_completed(tmp_path):
 def test_percentile():
     assert percentile([], 50) == 0.0
     assert percentile([5, 1, 3, 2, 4], 50) == 3 and percentile(list(range(1, 101)), 95) == 95
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path):
+    import pexpect
+
+    project(tmp_path)
+    (tmp_path / "p.txt").write_text("sleep 0.4\n" * 6)
+    res = batch(tmp_path, "p.txt", "-o", "plain.jsonl", "--concurrency", "1", "--progress-every", "0.3")
+    lines = [line for line in res.err.splitlines() if line.startswith("progress: ")]
+    assert len(lines) >= 3 and all(re.match(r"progress: \d/6 rows · 0 errors · [\d.]+ rows/s · ETA", x) for x in lines)
+    child = pexpect.spawn(
+        PY, ["-m", "app", "batch", "p.txt", "-o", "tty.jsonl", "--concurrency", "2"],
+        cwd=str(tmp_path), env=clean_env(), encoding="utf-8", timeout=60, dimensions=(30, 120),
+    )  # fmt: skip
+    child.expect(r"batch.*[0-6]/6.*rows/s.*errors.*ETA")  # the bar (colours between the words)
+    child.expect("batch done: 6 rows")
+    child.expect(pexpect.EOF)
+    assert "progress: " not in child.before

@@ -329,3 +329,32 @@ async def test_deck_for_agent_only_connects_its_servers(write_config, rules_file
     )
     async with Deck(load_config(path, {}), DeckOptions(agent="main")) as deck:
         assert set(deck.servers) == {"toy"}
+
+
+async def test_converted_tools_are_reused_only_while_the_cached_list_and_a_static_filter_allow(
+    write_config, rules_file, tmp_path
+):
+    from agents import RunContextWrapper
+
+    (tmp_path / "myfilter.py").write_text("def keep(ctx, tool):\n    return True\n")
+    path = write_config(
+        provider_block(tmp_path / "calls.jsonl")
+        + "servers:\n"
+        + server_block("stdio", None, "    cache_tools: true\n")
+        + server_block("stdio", None, "    cache_tools: true\n    filter: myfilter:keep\n", name="dyn")
+        + server_block("stdio", None, "", name="nocache")
+        + "agents:\n  main: {servers: [toy]}\n  dyn: {servers: [dyn]}\n  nocache: {servers: [nocache]}\n"
+    )
+    async with Deck(load_config(path, {}), DeckOptions(servers=["toy", "dyn", "nocache"])) as deck:
+        from app.build import build_agents
+
+        agents = build_agents(deck.loaded, deck.models, deck.servers)
+        ctx = RunContextWrapper(context=None)
+        main, dyn, nocache = agents["main"], agents["dyn"], agents["nocache"]
+        first, second = await main.get_mcp_tools(ctx), await main.get_mcp_tools(ctx)
+        assert [t.name for t in first] == [t.name for t in second] and first[0] is second[0]
+        deck.servers["toy"].invalidate_tools_cache()  # what a list_changed event does
+        third = await main.get_mcp_tools(ctx)
+        assert third[0] is not first[0] and [t.name for t in third] == [t.name for t in first]
+        assert (await dyn.get_mcp_tools(ctx))[0] is not (await dyn.get_mcp_tools(ctx))[0]
+        assert (await nocache.get_mcp_tools(ctx))[0] is not (await nocache.get_mcp_tools(ctx))[0]

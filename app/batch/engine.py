@@ -136,7 +136,7 @@ async def run_batch(
 
     control.tasks = [asyncio.create_task(worker()) for _ in range(options.concurrency)]
     seen: set[str] = set()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for position, row in enumerate(rows, start=1):
         if control.stopping or (options.limit is not None and position > options.limit):
             break
@@ -157,6 +157,7 @@ async def run_batch(
     await _close(queue, options.concurrency, control)
     await asyncio.gather(*control.tasks, return_exceptions=True)
     stats.wall_s = time.perf_counter() - started
+    stats.cpu_s = time.process_time() - cpu_started
 
 
 # The queue is polled only while it is full, so a stop (max errors, Ctrl-C) never leaves the feeder

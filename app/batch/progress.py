@@ -38,7 +38,7 @@ class Progress:
         self.bar: Any = None
         self.task: Any = None
         self.ticker: asyncio.Task[None] | None = None
-        if console.is_terminal:
+        if console.is_terminal and not console.is_dumb_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
             from rich.progress import Progress as Bar
 

@@ -31,6 +31,7 @@ class BatchStats:
     tools: dict[str, Counter[str]] = field(default_factory=dict)
     stopped: str | None = None
     wall_s: float = 0.0
+    cpu_s: float = 0.0
     tools_list_fetches: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -74,6 +75,7 @@ class BatchStats:
             "tool_calls": {name: dict(c) for name, c in sorted(self.tools.items())},
             "tools_list_fetches": self.tools_list_fetches,
             "wall_s": round(self.wall_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
             "rows_per_s": round(ran / self.wall_s, 2) if self.wall_s > 0 else 0.0,
             "stopped": self.stopped,
         }
@@ -94,9 +96,10 @@ def summary_lines(stats: BatchStats, out: str, errors: str, resume_argv: list[st
         extra.append(f"{stats.duplicates} duplicate ids skipped")
     lines.append("  " + counts + (f"  ({', '.join(extra)})" if extra else ""))
     lat = d["latency_ms"]
-    lines.append(
-        f"  latency p50 {lat['p50'] / 1000:.2f} s · p95 {lat['p95'] / 1000:.2f} s · max {lat['max'] / 1000:.2f} s"
-    )
+    if stats.latencies_ms:
+        lines.append(
+            f"  latency p50 {lat['p50'] / 1000:.2f} s · p95 {lat['p95'] / 1000:.2f} s · max {lat['max'] / 1000:.2f} s"
+        )
     usage = d["usage"]
     if usage:
         lines.append(

@@ -161,7 +161,8 @@ class ChatApp:
             server = slot.server
             error = getattr(server, "last_error", None) or slot.error
             status = "failed" if (not slot.connected or getattr(server, "last_error", None)) else "connected"
-            tools = len(server.cached_tools) if slot.connected and server.cached_tools is not None else "-"
+            names = server.cached_tool_names() if slot.connected else None
+            tools = len(names) if names is not None else "-"
             table.add_row(name, status, str(tools), error or "")
         self.console.print(table)
 

@@ -112,6 +112,11 @@ def batch_command(args: BatchArgs) -> None:
                 stats.add(row)
                 progress.tick()
 
+            import gc
+
+            # Everything loaded so far lives for the whole batch; keeping it out of the collector's
+            # scans saves several percent of CPU when thousands of runs allocate and free objects.
+            gc.freeze()
             try:
                 await run_batch(deck, read_rows(spec), existing.done, approver, emit, stats, options, control)
             finally:
