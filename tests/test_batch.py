@@ -140,6 +140,9 @@ def test_usage_errors_are_one_line_and_nothing_is_overwritten(tmp_path):
     res = batch(tmp_path, "q.csv")
     assert res.code == 2 and "has no column 'input' (columns: title, body)" in res.err
     assert (tmp_path / "q.results.jsonl").read_text() == '{"id": "keep", "status": "ok"}\n'
+    res = batch(tmp_path, "q.txt", "-o", "/dev/full")  # a disk that is full
+    assert res.code == 1 and "error: cannot write results to /dev/full: No space left on device" in res.err
+    assert "Traceback" not in res.err and "--resume" in res.err
 
 
 def test_timeouts_and_max_errors(tmp_path):

@@ -33,11 +33,21 @@ class Control:
         self.stopping = False
         self.interrupted = False
         self.reason: str | None = None
+        self.failure: Exception | None = None
         self.tasks: list[asyncio.Task[Any]] = []
 
     def stop(self, reason: str) -> None:
         if not self.stopping:
             self.stopping, self.reason = True, reason
+
+    def fail(self, exc: Exception) -> None:
+        """Results cannot be written (disk full, file removed): stop everything, keep what was written."""
+        if self.failure is None:
+            self.failure = exc
+        self.stop(f"cannot write results: {exc}")
+        for task in self.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
 
     def interrupt(self) -> None:
         """Ctrl-C / SIGTERM: stop feeding and cancel the runs in flight (they are recorded as cancelled)."""
@@ -130,8 +140,13 @@ async def run_batch(
                 return
             if row is None or control.stopping:
                 return  # rows not started are simply left for --resume
-            record(await run_row(deck, row, approver, options.timeout))
-            if control.interrupted:
+            result = await run_row(deck, row, approver, options.timeout)
+            try:
+                record(result)
+            except Exception as exc:  # noqa: BLE001 - surfaced by the caller through control.failure
+                control.fail(exc)
+                return
+            if control.interrupted or control.failure:
                 return
 
     control.tasks = [asyncio.create_task(worker()) for _ in range(options.concurrency)]
@@ -151,7 +166,11 @@ async def run_batch(
                 continue
             seen.add(row.id)
         if row.error is not None:
-            record(base_row(row, agent))
+            try:
+                record(base_row(row, agent))
+            except Exception as exc:  # noqa: BLE001 - surfaced by the caller through control.failure
+                control.fail(exc)
+                break
         elif not await _offer(queue, row, control):
             break
     await _close(queue, options.concurrency, control)

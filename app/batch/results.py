@@ -110,26 +110,31 @@ def compact(out: Path) -> bool:
 
 
 class ResultWriter:
-    """Appends rows to OUT (and failures to the sidecar), flushed per row so a kill loses nothing finished."""
+    """Appends rows to OUT (and failures to the sidecar) unbuffered, so a kill loses nothing finished."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
         self.errors = errors_path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        self._out: IO[str] = out.open("a", encoding="utf-8")
-        self._err: IO[str] | None = None
+        self._out: IO[bytes] = out.open("ab", buffering=0)
+        self._err: IO[bytes] | None = None
 
     def write(self, row: dict[str, Any]) -> None:
-        line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
-        self._out.write(line)
-        self._out.flush()
+        line = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        _write_all(self._out, line)
         if row["status"] in FAILED:
             if self._err is None:
-                self._err = self.errors.open("a", encoding="utf-8")
-            self._err.write(line)
-            self._err.flush()
+                self._err = self.errors.open("ab", buffering=0)
+            _write_all(self._err, line)
 
     def close(self) -> None:
         self._out.close()
         if self._err is not None:
             self._err.close()
+
+
+def _write_all(fh: IO[bytes], data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = fh.write(view)
+        view = view[written or 0 :]

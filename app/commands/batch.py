@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.commands.common import load, run_async, stderr, stdout
-from app.errors import UsageError
+from app.errors import RunError, UsageError
 
 
 @dataclass
@@ -127,6 +128,12 @@ def batch_command(args: BatchArgs) -> None:
             stats.tools_list_fetches = {n: s.tools_list_fetches for n, s in deck.servers.items()}
 
     run_async(go())
+    if control.failure is not None:
+        reason = getattr(control.failure, "strerror", None) or str(control.failure)
+        raise RunError(
+            f"cannot write results to {out}: {reason}",
+            hint=f"rows written before this are kept; fix it and resume with: {shlex.join(resume_argv(args, out))}",
+        )
     # Retried rows leave their earlier failure behind; the final file keeps one row per id.
     compact(out)
     stats.stopped = control.reason
