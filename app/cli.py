@@ -40,6 +40,11 @@ class Approve(StrEnum):
     no = "no"
 
 
+class BatchApprove(StrEnum):
+    yes = "yes"
+    no = "no"
+
+
 class ExportFormat(StrEnum):
     claude = "claude"
 
@@ -112,7 +117,7 @@ def batch(
     ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds each row may take.")] = None,
     approve: Annotated[
-        Approve | None, typer.Option(help="yes or no (default) for tool calls that need approval; never prompts.")
+        BatchApprove | None, typer.Option(help="yes or no (default) for tool calls that need approval; never prompts.")
     ] = None,
     summary: Annotated[str | None, typer.Option("--summary", help="Also write the summary as JSON here.")] = None,
     progress_every: Annotated[

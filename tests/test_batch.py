@@ -127,7 +127,7 @@ def test_usage_errors_are_one_line_and_nothing_is_overwritten(tmp_path):
         (["q.md"], "unknown input format"),
         (["missing.txt"], "does not exist"),
         (["q.txt", "--id-field", "id"], "plain text"),
-        (["q.txt", "--approve", "ask"], "never prompts"),
+        (["q.txt", "--approve", "ask"], "'ask' is not one of 'yes', 'no'"),
         (["q.txt", "--concurrency", "0"], "--concurrency"),
         (["q.txt", "--template", "{a.b}"], "invalid --template field"),
     ]

@@ -48,8 +48,6 @@ def _check(args: BatchArgs) -> None:
         raise UsageError("--max-errors must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
-    if args.approve == "ask":
-        raise UsageError("batch never prompts: use --approve yes or --approve no")
 
 
 def resume_argv(args: BatchArgs, out: Path) -> list[str]:
