@@ -81,7 +81,9 @@ def build_http_app(
 def bind_socket(host: str, port: int) -> socket.socket:
     """A bound TCP socket (port 0 picks a free one), so the real port is known before serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: accepted sockets inherit it, and asyncio turns Nagle off (TCP_NODELAY)
+    # only when it does. Left at 0, every keep-alive response waits ~40 ms on the peer's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

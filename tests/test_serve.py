@@ -159,3 +159,26 @@ def test_customers_over_sse(tmp_path):
         assert json.loads(r.out)["structuredContent"]["count"] >= 1
     finally:
         stop_all([proc])
+
+
+@pytest.mark.asyncio
+async def test_served_connections_turn_nagle_off():
+    """Keep-alive responses must not wait on the peer's delayed ACK (~40 ms each on Linux)."""
+    import asyncio
+    import socket
+
+    from servers.serving import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    # The same path uvicorn takes when handed pre-bound sockets: loop.create_server(sock=...).
+    server = await asyncio.start_server(on_connect, sock=sock)
+    async with server:
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        assert await asyncio.wait_for(accepted, 5) == 1
+        writer.close()
