@@ -1,11 +1,89 @@
-"""Map `approval:` settings to the Agents SDK's require_approval values."""
+"""Approvals: `approval:` settings as the Agents SDK's values, and one way to ask for every call.
+
+Local calls that need approval interrupt the run; hosted calls reach agentdeck through the hosted
+tool's `on_approval_request`. Both go through `ask`, so they use the same approver, are counted
+the same way, and a declined call is recorded with the reason the model receives.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from app.config.models import ApprovalRules
 from app.filters import is_destructive, matches_any
+from app.telemetry import current_log, record_tool_call
+
+DECLINED_MESSAGE = "The user declined this tool call, so it was not run."
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """One tool call waiting for a yes or no."""
+
+    tool: str
+    server: str | None
+    arguments: str
+    hosted: bool = False
+    label: str | None = None  # a hosted server's server_label
+
+
+# -> (approved, reason typed by the user)
+Approver = Callable[[ApprovalRequest], Awaitable[tuple[bool, str | None]]]
+
+
+@dataclass
+class RunContext:
+    """agentdeck's run context for the SDK: hosted approvals find their approver here."""
+
+    approver: Approver
+
+
+async def approve_all(request: ApprovalRequest) -> tuple[bool, str | None]:
+    """--approve yes."""
+    return True, None
+
+
+async def decline_all(request: ApprovalRequest) -> tuple[bool, str | None]:
+    """--approve no (and the default without a terminal)."""
+    return False, None
+
+
+def declined_message(reason: str | None) -> str:
+    """What the model is told about a declined call."""
+    return DECLINED_MESSAGE + (f" Reason: {reason}" if reason else "")
+
+
+async def ask(approver: Approver, request: ApprovalRequest) -> tuple[bool, str | None]:
+    """Ask `approver`; count the request and record a declined call in the run's log."""
+    log = current_log()
+    if log is not None:
+        log.approvals += 1
+    approved, reason = await approver(request)
+    if not approved:
+        arguments = parse_arguments(request.arguments)
+        record_tool_call(
+            request.server or "?",
+            request.tool,
+            arguments,
+            False,
+            None,
+            True,
+            hosted=request.hosted,
+            label=request.label,
+        )
+    return approved, reason
+
+
+def parse_arguments(arguments: str) -> dict[str, Any]:
+    """JSON arguments as a dict, whatever the model sent."""
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_value": value}
 
 
 def local_require_approval(setting: str | ApprovalRules) -> Any:
@@ -18,18 +96,6 @@ def local_require_approval(setting: str | ApprovalRules) -> Any:
         return _needs_approval_if_destructive
     assert isinstance(setting, ApprovalRules)
     return GlobApproval(setting)
-
-
-def hosted_require_approval(setting: str | ApprovalRules) -> Any:
-    """The require_approval value for a hosted MCP tool config (names only, no globs)."""
-    if isinstance(setting, str):
-        return setting
-    out: dict[str, Any] = {}
-    if setting.always:
-        out["always"] = {"tool_names": list(setting.always)}
-    if setting.never:
-        out["never"] = {"tool_names": list(setting.never)}
-    return out
 
 
 def _needs_approval_if_destructive(run_context: Any, agent: Any, tool: Any) -> bool:

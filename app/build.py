@@ -11,9 +11,8 @@ from agents import Agent, RunContextWrapper
 from agents.mcp import MCPUtil
 
 from app.config.loader import LoadedConfig
-from app.config.models import HostedServerConfig
 from app.errors import ConfigError
-from app.mcp_servers import build_hosted_tool
+from app.hosted.spec import Listing, hosted_spec, tool_config
 from app.providers import Models
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. Use the tools you are given when they help."
@@ -126,19 +125,39 @@ def instructions_for(loaded: LoadedConfig, name: str) -> str:
     return agent.instructions or DEFAULT_INSTRUCTIONS
 
 
+def hosted_tools(loaded: LoadedConfig, agent: str, listings: dict[str, Listing]) -> tuple[list[Any], dict[str, str]]:
+    """The agent's hosted MCP tools, and server_label -> server name for recording their calls."""
+    from app.hosted.runtime import hosted_tool
+
+    tools, labels = [], {}
+    for server in loaded.config.agents[agent].servers:
+        spec = hosted_spec(loaded, server)
+        if spec is not None:
+            tools.append(hosted_tool(tool_config(loaded, spec, agent, listings.get(server)), server))
+            labels[spec.label] = server
+    return tools, labels
+
+
 def build_agents(
-    loaded: LoadedConfig, models: Models, servers: dict[str, Any], only: list[str] | None = None
+    loaded: LoadedConfig,
+    models: Models,
+    servers: dict[str, Any],
+    only: list[str] | None = None,
+    listings: dict[str, Listing] | None = None,
 ) -> dict[str, DeckAgent]:
-    """The agents (all, or `only` these), wired to the connected servers they name."""
+    """The agents (all, or `only` these), wired to the connected servers they name.
+
+    `listings` holds what agentdeck saw of hosted servers, to turn filters into tool names.
+    """
+    from app.hosted.runtime import HostedCallRecorder
+
     cfg = loaded.config
     built: dict[str, DeckAgent] = {}
     for name in agent_order(loaded):
         if only is not None and name not in only:
             continue
         spec = cfg.agents[name]
-        hosted = [
-            build_hosted_tool(s, srv) for s in spec.servers if isinstance(srv := cfg.servers[s], HostedServerConfig)
-        ]
+        hosted, labels = hosted_tools(loaded, name, listings or {})
         as_tools = [
             built[other].as_tool(
                 tool_name=_UNSAFE.sub("_", f"ask_{other}"),
@@ -157,6 +176,7 @@ def build_agents(
             tools=[*hosted, *as_tools],
             handoffs=[built[other] for other in spec.handoffs],
             prefix_tool_names=spec.prefix_tool_names,
+            hooks=HostedCallRecorder(labels) if labels else None,
         )
     return built
 

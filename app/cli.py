@@ -24,9 +24,13 @@ servers_app = typer.Typer(
     help="List and check the configured MCP servers.", no_args_is_help=True, rich_markup_mode=None
 )
 tools_app = typer.Typer(help="See and call the tools agents are offered.", no_args_is_help=True, rich_markup_mode=None)
+experiment_app = typer.Typer(
+    help="Run the same questions under several variants and compare them.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(config_app, name="config")
 app.add_typer(servers_app, name="servers")
 app.add_typer(tools_app, name="tools")
+app.add_typer(experiment_app, name="experiment")
 
 ConfigOpt = Annotated[
     str | None,
@@ -134,6 +138,52 @@ def batch(
             max_errors, timeout, approve.value if approve else None, summary, progress_every, config,
         )
     )  # fmt: skip
+
+
+@experiment_app.command("run")
+def experiment_run(
+    file: Annotated[str, typer.Argument(help="The experiment file (YAML).")],
+    out: Annotated[
+        str | None,
+        typer.Option("--out", "-o", help="Directory for rows.jsonl and the reports (default: FILE.results)."),
+    ] = None,
+    repeat: Annotated[int | None, typer.Option("--repeat", help="Runs of each question per variant.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", help="Rows run at the same time.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue DIR: run only the missing rows.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results in DIR.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
+    progress_every: Annotated[
+        float, typer.Option("--progress-every", help="Seconds between progress lines when not on a terminal.")
+    ] = 10.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Run every question under every variant; print the side-by-side table and write the reports."""
+    from app.commands.experiment import ExperimentArgs, run_experiment
+
+    run_experiment(ExperimentArgs(file, out, repeat, concurrency, resume, overwrite, limit, progress_every, config))
+
+
+@experiment_app.command("validate")
+def experiment_validate(
+    file: Annotated[str, typer.Argument(help="The experiment file (YAML).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Check an experiment file and every variant's config; report the first problem with its location."""
+    from app.commands.experiment import validate
+
+    validate(file, config)
+
+
+@experiment_app.command("compare")
+def experiment_compare(
+    first: Annotated[str, typer.Argument(help="A finished experiment's directory.")],
+    second: Annotated[str, typer.Argument(help="Another one.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Compare two finished experiments, variant by variant."""
+    from app.commands.experiment import compare
+
+    compare(first, second, json_out)
 
 
 @servers_app.command("list")

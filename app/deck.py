@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from app.build import DeckAgent, build_agents, check_tool_collisions
+from app.config.checks import agent_closure
 from app.config.loader import LoadedConfig
 from app.config.models import HostedServerConfig
 from app.connect import ServerPool, ServerSlot
 from app.errors import UsageError
+from app.hosted.spec import HostedSpec, Listing, agent_globs, hosted_spec, wants_listing
 from app.mcp_servers import build_local_server
 from app.providers import Models
-
-
-def agent_closure(loaded: LoadedConfig, root: str) -> list[str]:
-    """The agent and every agent it can hand off to or call as a tool."""
-    agents = loaded.config.agents
-    out: list[str] = []
-    stack = [root]
-    while stack:
-        name = stack.pop()
-        if name in out:
-            continue
-        out.append(name)
-        stack.extend([*agents[name].handoffs, *agents[name].as_tools])
-    return out
 
 
 def pick_agent(loaded: LoadedConfig, requested: str | None) -> str:
@@ -50,6 +39,10 @@ class DeckOptions:
     apply_filters: bool = True
     with_models: bool = True
     all_optional: bool = False
+    # List every hosted server from here (tools list, servers check), not only those whose filters need it.
+    list_hosted: bool = False
+    # Build (and connect the servers of) every agent, not only the chosen one's closure (chat switches).
+    all_agents: bool = False
 
 
 class Deck:
@@ -63,20 +56,40 @@ class Deck:
         self.agents: dict[str, DeckAgent] = {}
         self.pool: ServerPool | None = None
         self.servers: dict[str, Any] = {}
+        self.hosted: dict[str, HostedSpec] = {}
+        self.listings: dict[str, Listing] = {}
+
+    def _agent_names(self) -> list[str]:
+        """The agents this deck builds."""
+        if self.agent_name is None:
+            return []
+        if self.options.all_agents:
+            return list(self.loaded.config.agents)
+        return agent_closure(self.loaded, self.agent_name)
 
     def _server_names(self) -> list[str]:
         cfg = self.loaded.config
         if self.options.servers is not None:
             names = self.options.servers
         elif self.agent_name is not None:
-            names = [s for a in agent_closure(self.loaded, self.agent_name) for s in cfg.agents[a].servers]
+            names = [s for a in self._agent_names() for s in cfg.agents[a].servers]
         else:
             names = list(cfg.servers)
-        seen: list[str] = []
-        for n in names:
-            if n not in seen and not isinstance(cfg.servers[n], HostedServerConfig):
-                seen.append(n)
-        return seen
+        return list(dict.fromkeys(names))
+
+    def _listing_wanted(self, spec: HostedSpec) -> bool:
+        if self.options.list_hosted:
+            return True
+        agents = self._agent_names()
+        users: list[str | None] = [a for a in agents if spec.name in self.loaded.config.agents[a].servers]
+        return any(wants_listing(spec, agent_globs(self.loaded, a)) for a in users or [None])
+
+    async def _list_hosted(self) -> None:
+        from app.hosted.runtime import list_hosted
+
+        wanted = [spec for spec in self.hosted.values() if self._listing_wanted(spec)]
+        listings = await asyncio.gather(*(list_hosted(spec) for spec in wanted))
+        self.listings = {spec.name: listing for spec, listing in zip(wanted, listings, strict=True)}
 
     async def __aenter__(self) -> Deck:
         cfg = self.loaded.config
@@ -85,18 +98,31 @@ class Deck:
         slots = []
         for name in self._server_names():
             server_cfg = cfg.servers[name]
+            spec = hosted_spec(self.loaded, name)
+            if spec is not None:
+                self.hosted[name] = spec
+                continue
             assert not isinstance(server_cfg, HostedServerConfig)
             server = build_local_server(self.loaded, name, server_cfg, apply_filters=self.options.apply_filters)
             required = server_cfg.required and not self.options.all_optional
             slots.append(ServerSlot(name, server, server_cfg.start_timeout, required))
         self.pool = ServerPool(slots)
-        await self.pool.__aenter__()
+        # Hosted servers are listed (when their filters need it) while local ones start.
+        listing = asyncio.create_task(self._list_hosted())
         try:
+            await self.pool.__aenter__()
+        except BaseException:
+            listing.cancel()
+            await asyncio.gather(listing, return_exceptions=True)
+            raise
+        try:
+            await listing
             self.servers = self.pool.connected()
             if self.agent_name is not None:
-                wanted = agent_closure(self.loaded, self.agent_name)
                 models = self.models if self.options.with_models else _PlaceholderModels(self.loaded)
-                built = build_agents(self.loaded, models, self.servers, only=wanted)
+                built = build_agents(
+                    self.loaded, models, self.servers, only=self._agent_names(), listings=self.listings
+                )
                 self.agents = built
                 await check_tool_collisions(built, self.servers, self.loaded)
         except BaseException:
@@ -128,8 +154,18 @@ class Deck:
         return None if slot.connected else slot.error
 
     def warnings(self) -> list[str]:
-        """Warnings worth showing before a run (optional servers that failed)."""
-        return self.pool.warnings() if self.pool else []
+        """Warnings worth showing before a run: optional servers that failed, unreachable hosted URLs."""
+        from app.remote_mcp import is_local_url
+
+        out = self.pool.warnings() if self.pool else []
+        for name, spec in self.hosted.items():
+            users = [a for a in self.agents if name in self.loaded.config.agents[a].servers]
+            if spec.server_url and is_local_url(spec.server_url) and any(self.models.is_openai(a) for a in users):
+                out.append(
+                    f"hosted server '{name}' is at {spec.server_url}, which OpenAI cannot reach; "
+                    "set public_url (e.g. a tunnel) or tunnel_id"
+                )
+        return out
 
 
 class _PlaceholderModels(Models):

@@ -13,16 +13,14 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
-from agents import HostedMCPTool
 from agents.mcp import MCPServerSse, MCPServerStdio, MCPServerStreamableHttp
 from mcp.client.stdio import stdio_client
 from mcp.types import ToolListChangedNotification
 
-from app.approvals import hosted_require_approval, local_require_approval
+from app.approvals import local_require_approval
 from app.config.loader import LoadedConfig
 from app.config.models import (
     CacheTTL,
-    HostedServerConfig,
     LocalServerConfig,
     SseServerConfig,
     StdioServerConfig,
@@ -234,25 +232,3 @@ def build_local_server(
     server._deck_init(ttl, describe)
     server.message_handler = server._deck_on_message
     return server
-
-
-def build_hosted_tool(name: str, cfg: HostedServerConfig) -> HostedMCPTool:
-    """A HostedMCPTool for a `transport: hosted` entry (OpenAI makes the calls)."""
-    tool_config: dict[str, Any] = {
-        "type": "mcp",
-        "server_label": cfg.label or name,
-        "require_approval": hosted_require_approval(cfg.approval),
-    }
-    if cfg.server_url:
-        tool_config["server_url"] = cfg.server_url
-    if cfg.connector_id:
-        tool_config["connector_id"] = cfg.connector_id
-    if cfg.headers:
-        tool_config["headers"] = dict(cfg.headers)
-    if cfg.authorization:
-        tool_config["authorization"] = cfg.authorization
-    if cfg.allowed_tools is not None:
-        tool_config["allowed_tools"] = list(cfg.allowed_tools)
-    if cfg.description:
-        tool_config["server_description"] = cfg.description
-    return HostedMCPTool(tool_config=tool_config)  # type: ignore[arg-type]

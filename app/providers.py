@@ -37,6 +37,14 @@ class Models:
         """True when the agent runs on the offline model."""
         return isinstance(resolve_provider(self.loaded, agent_name)[1], OfflineProviderConfig)
 
+    def is_openai(self, agent_name: str) -> bool:
+        """True when the agent's model requests go to OpenAI itself (not a compatible or fake server)."""
+        _, provider = resolve_provider(self.loaded, agent_name)
+        if not isinstance(provider, OpenAIProviderConfig):
+            return False
+        base_url = provider.base_url or self.loaded.env.get("OPENAI_BASE_URL") or ""
+        return base_url in ("", "https://api.openai.com/v1", "https://api.openai.com/v1/")
+
     def model_for(self, agent_name: str) -> Model:
         """The Model object an agent should use."""
         name, provider = resolve_provider(self.loaded, agent_name)
@@ -51,14 +59,19 @@ class Models:
             return OpenAIChatCompletionsModel(model=model_name, openai_client=client)
         return OpenAIResponsesModel(model=model_name, openai_client=client)
 
+    def model_name(self, agent_name: str) -> str | None:
+        """The model an agent asks for (None on the offline model, which has no name or price)."""
+        if self.is_offline(agent_name):
+            return None
+        agent = self.loaded.config.agents[agent_name]
+        return self.model_override or agent.model or self.loaded.config.defaults.model or DEFAULT_OPENAI_MODEL
+
     def model_label(self, agent_name: str) -> str:
         """`provider/model` for display."""
         name, provider = resolve_provider(self.loaded, agent_name)
         if isinstance(provider, OfflineProviderConfig):
             return f"provider '{name}', rules {provider.rules or 'built in'}"
-        agent = self.loaded.config.agents[agent_name]
-        model = self.model_override or agent.model or self.loaded.config.defaults.model or DEFAULT_OPENAI_MODEL
-        return f"{name}/{model}"
+        return f"{name}/{self.model_name(agent_name)}"
 
     def _offline_model(self, name: str, provider: OfflineProviderConfig) -> Model:
         if name not in self._offline:

@@ -5,18 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.approvals import ApprovalRequest, Approver, RunContext, ask, declined_message
 from app.deck import Deck
 from app.errors import RunError
-from app.telemetry import ToolCallLog, ToolCallRecord, record_tool_call, recording
-
-DECLINED_MESSAGE = "The user declined this tool call, so it was not run."
-
-# (tool name, server name or None, JSON arguments) -> (approved, reason)
-Approver = Callable[[str, str | None, str], Awaitable[tuple[bool, str | None]]]
+from app.telemetry import ToolCallLog, ToolCallRecord, recording
 
 
 @dataclass
@@ -26,6 +21,8 @@ class RunOutcome:
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
     duration_ms: float = 0.0
+    approvals: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The `run --json` shape."""
@@ -33,19 +30,10 @@ class RunOutcome:
             "output": self.output,
             "agent": self.agent,
             "tool_calls": [c.as_dict() for c in self.tool_calls],
+            "approvals": self.approvals,
             "usage": self.usage,
             "duration_ms": round(self.duration_ms, 1),
         }
-
-
-async def approve_all(tool: str, server: str | None, arguments: str) -> tuple[bool, str | None]:
-    """--approve yes."""
-    return True, None
-
-
-async def decline_all(tool: str, server: str | None, arguments: str) -> tuple[bool, str | None]:
-    """--approve no (and the default without a terminal)."""
-    return False, None
 
 
 def server_of(deck: Deck, tool_name: str) -> str | None:
@@ -83,23 +71,23 @@ async def run_question(deck: Deck, question: str, approver: Approver, log: ToolC
     agent = deck.agent
     config = deck.loaded.config.agents[agent.name]
     run_config = RunConfig(tracing_disabled=_tracing_disabled(deck), workflow_name="agentdeck run")
+    context = RunContext(approver)
     started = time.perf_counter()
     with recording(log) as log:
         try:
-            result = await Runner.run(agent, question, max_turns=config.max_turns, run_config=run_config)
+            result = await Runner.run(
+                agent, question, context=context, max_turns=config.max_turns, run_config=run_config
+            )
             while result.interruptions:
                 state = result.to_state()
                 for item in result.interruptions:
                     tool = item.tool_name or "?"
-                    server = server_of(deck, tool)
-                    arguments = item.arguments or "{}"
-                    ok, reason = await approver(tool, server, arguments)
+                    request = ApprovalRequest(tool, server_of(deck, tool), item.arguments or "{}")
+                    ok, reason = await ask(approver, request)
                     if ok:
                         state.approve(item)
                     else:
-                        message = DECLINED_MESSAGE + (f" Reason: {reason}" if reason else "")
-                        state.reject(item, rejection_message=message)
-                        record_tool_call(server or "?", tool, _loads(arguments), False, 0.0, declined=True)
+                        state.reject(item, rejection_message=declined_message(reason))
                 result = await Runner.run(agent, state, max_turns=config.max_turns, run_config=run_config)
         except asyncio.CancelledError:
             raise
@@ -113,15 +101,9 @@ async def run_question(deck: Deck, question: str, approver: Approver, log: ToolC
         tool_calls=list(log.calls),
         usage=_usage_dict(result.context_wrapper.usage),
         duration_ms=(time.perf_counter() - started) * 1000,
+        approvals=log.approvals,
+        warnings=list(log.warnings),
     )
-
-
-def _loads(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments)
-    except ValueError:
-        return {"_raw": arguments}
-    return value if isinstance(value, dict) else {"_value": value}
 
 
 def describe_run_error(exc: BaseException) -> str:

@@ -15,21 +15,42 @@ class ToolCallRecord:
     tool: str
     arguments: dict[str, Any]
     ok: bool
-    duration_ms: float
+    # None when unknown: OpenAI runs hosted calls and reports no timing outside a stream.
+    duration_ms: float | None
     declined: bool = False
     error: str | None = None
+    hosted: bool = False
+    label: str | None = field(default=None, compare=False)
+    item_id: str | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
+        """The `run --json` shape of one call."""
         out = asdict(self)
-        if out["error"] is None:
-            del out["error"]
-        out["duration_ms"] = round(self.duration_ms, 1)
+        for key in ("error", "label", "item_id"):
+            out.pop(key)
+        if self.error is not None:
+            out["error"] = self.error
+        if self.hosted:
+            out["server_label"] = self.label or self.server
+        out["duration_ms"] = None if self.duration_ms is None else round(self.duration_ms, 1)
+        return out
+
+    def row(self) -> dict[str, Any]:
+        """The compact shape of batch and experiment rows."""
+        out: dict[str, Any] = {"server": self.server, "tool": self.tool, "ok": self.ok}
+        out["duration_ms"] = None if self.duration_ms is None else round(self.duration_ms, 1)
+        if self.declined:
+            out["declined"] = True
+        if self.hosted:
+            out["hosted"] = True
         return out
 
 
 @dataclass
 class ToolCallLog:
     calls: list[ToolCallRecord] = field(default_factory=list)
+    approvals: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 _current: contextvars.ContextVar[ToolCallLog | None] = contextvars.ContextVar("agentdeck_tool_calls", default=None)
@@ -46,16 +67,27 @@ def recording(log: ToolCallLog | None = None) -> Iterator[ToolCallLog]:
         _current.reset(token)
 
 
+def current_log() -> ToolCallLog | None:
+    """The log of the run this code belongs to, if one is recording."""
+    return _current.get()
+
+
 def record_tool_call(
     server: str,
     tool: str,
     arguments: dict[str, Any],
     ok: bool,
-    seconds: float,
+    seconds: float | None,
     declined: bool = False,
     error: str | None = None,
+    hosted: bool = False,
+    label: str | None = None,
+    item_id: str | None = None,
 ) -> None:
-    """Add a call to the active log, if any."""
+    """Add a call (local, hosted, or declined) to the active log, if any."""
     log = _current.get()
     if log is not None:
-        log.calls.append(ToolCallRecord(server, tool, dict(arguments), ok, seconds * 1000, declined, error))
+        duration = None if seconds is None else seconds * 1000
+        log.calls.append(
+            ToolCallRecord(server, tool, dict(arguments), ok, duration, declined, error, hosted, label, item_id)
+        )

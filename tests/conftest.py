@@ -191,3 +191,43 @@ def read_call_log(path: Path) -> list[dict[str, object]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class CustomersHttp:
+    url: str
+    token: str
+    db: Path
+
+    def customer(self, customer_id: int) -> dict[str, object]:
+        """A row of the server's database, read directly (what the tools should report)."""
+        import sqlite3
+
+        with sqlite3.connect(self.db) as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
+        return dict(row)
+
+
+@pytest.fixture
+def customers_http(tmp_path: Path) -> Iterator[Callable[..., CustomersHttp]]:
+    """The bundled customers server over streamable HTTP (or SSE) with a bearer token, on a free port."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(token: str = "s3cret-token", transport: str = "http", size: int = 300) -> CustomersHttp:
+        port = free_port()
+        db = tmp_path / f"customers-{port}.db"
+        cmd = [PY, "-m", "servers.customers", "--transport", transport, "--port", str(port), "--token", token]
+        proc = subprocess.Popen(
+            [*cmd, "--db", str(db), "--size", str(size)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        wait_for_port(port, proc)
+        path = "/sse" if transport == "sse" else "/mcp"
+        return CustomersHttp(f"http://127.0.0.1:{port}{path}", token, db)
+
+    yield start
+    stop_all(procs)

@@ -210,7 +210,7 @@ def test_hosted_server_on_chat_completions_agent(write_config):
 
 def test_hosted_server_needs_exactly_one_target(write_config):
     err = error_of(write_config("servers:\n  h: {transport: hosted}\nagents:\n  m: {}\n"))
-    assert "exactly one of 'server_url' or 'connector_id'" in err.message
+    assert "exactly one of 'server_url', 'connector_id' or 'tunnel_id'" in err.message
     ok = load_config(
         write_config(
             "servers:\n  h: {transport: hosted, connector_id: connector_gmail}\nagents:\n  m: {servers: [h]}\n"

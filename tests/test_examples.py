@@ -8,7 +8,12 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if not p.name.endswith("rules.yaml"))
+EXAMPLES = sorted(
+    p
+    for p in [*(ROOT / "examples").glob("*.yaml"), *(ROOT / "examples").glob("*/agents.yaml")]
+    if not p.name.endswith("rules.yaml") and not p.name.startswith("experiment-")
+)
+EXPERIMENTS = sorted((ROOT / "examples").glob("experiment-*.yaml"))
 
 
 def readme_configs() -> list[str]:
@@ -22,6 +27,13 @@ def test_example_file_validates(path):
     r = run_cli("config", "validate", "--config", str(path), cwd=ROOT)
     assert r.code == 0, r.err
     assert r.out.startswith("ok ")
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_example_experiment_validates(path):
+    r = run_cli("experiment", "validate", str(path), cwd=ROOT)
+    assert r.code == 0, r.err
+    assert r.out.startswith(f"ok {path}: 6 question(s) × 2 variants (local, hosted) × 2")
 
 
 def test_readme_has_config_examples():

@@ -7,7 +7,7 @@ from agents import Agent, RunContextWrapper
 from agents.mcp import ToolFilterContext
 from mcp.types import Tool, ToolAnnotations
 
-from app.approvals import GlobApproval, hosted_require_approval, local_require_approval
+from app.approvals import GlobApproval, local_require_approval
 from app.config.models import ApprovalRules, ToolGlobs
 from app.errors import ConfigError
 from app.filters import ServerToolFilter, is_destructive, is_read_only, load_callable, passes_globs, passes_policy
@@ -105,11 +105,3 @@ def test_local_approval_mapping():
     assert isinstance(rules, GlobApproval)
     assert rules(None, None, tool("delete_file")) is True
     assert rules(None, None, tool("list_directory")) is False
-
-
-def test_hosted_approval_mapping():
-    assert hosted_require_approval("never") == "never"
-    assert hosted_require_approval(ApprovalRules(always=["send_email"], never=["search"])) == {
-        "always": {"tool_names": ["send_email"]},
-        "never": {"tool_names": ["search"]},
-    }

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from app.approvals import ApprovalRequest, approve_all, decline_all
 from app.config import load_config
 from app.deck import Deck, DeckOptions
 from app.errors import ConfigError, ServerStartError
-from app.runner import approve_all, decline_all, run_question
+from app.runner import run_question
 from tests.conftest import PY, TOY, read_call_log
 
 RULES = """
@@ -256,8 +257,8 @@ async def test_decline_reason_reaches_the_model(write_config, rules_file, tmp_pa
         + "agents:\n  main: {servers: [toy]}\n"
     )
 
-    async def decline_with_reason(tool, server, arguments):
-        assert (tool, server, arguments) == ("delete_customer", "toy", '{"customer_id":9}')
+    async def decline_with_reason(request):
+        assert request == ApprovalRequest("delete_customer", "toy", '{"customer_id":9}', hosted=False)
         return False, "customer 9 is a VIP"
 
     async with Deck(load_config(path, {})) as deck:

@@ -6,10 +6,11 @@ import pytest
 from agents import Runner
 from openai.types.responses import ResponseTextDeltaEvent
 
+from app.approvals import decline_all
 from app.config import load_config
 from app.deck import Deck
 from app.errors import RunError
-from app.runner import decline_all, run_question
+from app.runner import run_question
 from tests.conftest import PY, TOY
 
 RULES = """

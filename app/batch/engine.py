@@ -7,20 +7,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from app.approvals import Approver
 from app.batch.inputs import InputRow
 from app.batch.stats import BatchStats
 from app.deck import Deck
 from app.errors import RunError
-from app.runner import Approver, describe_run_error, run_question
+from app.runner import describe_run_error, run_question
 from app.telemetry import ToolCallLog
 
 
 @dataclass
 class BatchOptions:
     concurrency: int = 8
-    timeout: float | None = None
     max_errors: int | None = None
     limit: int | None = None
     unique_ids: bool = False
@@ -105,19 +105,42 @@ async def run_row(deck: Deck, row: InputRow, approver: Approver, timeout: float 
             error=None,
         )
     result["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    result["tool_calls"] = [
-        {"server": c.server, "tool": c.tool, "ok": c.ok, "duration_ms": round(c.duration_ms, 1)}
-        | ({"declined": True} if c.declined else {})
-        for c in log.calls
-    ]
+    result["tool_calls"] = [c.row() for c in log.calls]
+    result["approvals"] = log.approvals
     return result
 
 
+class RowRunner(Protocol):
+    """How the engine turns an input row into a result row."""
+
+    def failed(self, row: InputRow) -> dict[str, Any]:
+        """The result of a row that cannot run (its `error` says why)."""
+        ...
+
+    async def run(self, row: InputRow) -> dict[str, Any]:
+        """Run one row; every outcome, even cancellation, is a result."""
+        ...
+
+
+@dataclass
+class DeckRunner:
+    """Batch rows: every row through the deck's agent."""
+
+    deck: Deck
+    approver: Approver
+    timeout: float | None = None
+
+    def failed(self, row: InputRow) -> dict[str, Any]:
+        return base_row(row, self.deck.agent.name)
+
+    async def run(self, row: InputRow) -> dict[str, Any]:
+        return await run_row(self.deck, row, self.approver, self.timeout)
+
+
 async def run_batch(
-    deck: Deck,
+    runner: RowRunner,
     rows: Iterator[InputRow],
     done: set[str],
-    approver: Approver,
     emit: Callable[[dict[str, Any]], None],
     stats: BatchStats,
     options: BatchOptions,
@@ -125,7 +148,6 @@ async def run_batch(
 ) -> None:
     """Feed rows to the workers until the input ends, --limit is reached or the batch is stopped."""
     queue: asyncio.Queue[InputRow | None] = asyncio.Queue(maxsize=options.concurrency * 2)
-    agent = deck.agent.name
 
     def record(result: dict[str, Any]) -> None:
         emit(result)
@@ -140,7 +162,7 @@ async def run_batch(
                 return
             if row is None or control.stopping:
                 return  # rows not started are simply left for --resume
-            result = await run_row(deck, row, approver, options.timeout)
+            result = await runner.run(row)
             try:
                 record(result)
             except Exception as exc:  # noqa: BLE001 - surfaced by the caller through control.failure
@@ -167,7 +189,7 @@ async def run_batch(
             seen.add(row.id)
         if row.error is not None:
             try:
-                record(base_row(row, agent))
+                record(runner.failed(row))
             except Exception as exc:  # noqa: BLE001 - surfaced by the caller through control.failure
                 control.fail(exc)
                 break

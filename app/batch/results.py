@@ -50,7 +50,7 @@ def prepare(out: Path, resume: bool, overwrite: bool) -> Existing:
         return Existing()
     compact(out)
     existing = Existing()
-    for row in _rows(out):
+    for row in result_rows(out):
         existing.rows += 1
         if row.get("status") in DONE:
             existing.done.add(str(row["id"]))
@@ -59,7 +59,8 @@ def prepare(out: Path, resume: bool, overwrite: bool) -> Existing:
     return existing
 
 
-def _rows(path: Path) -> Any:
+def result_rows(path: Path) -> Any:
+    """The complete rows of a results file (a half-written last line is skipped)."""
     with path.open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
             row = _parse(line)

@@ -33,6 +33,10 @@ class BatchStats:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     tools_list_fetches: dict[str, int] = field(default_factory=dict)
+    local_calls: int = 0
+    hosted_calls: int = 0
+    tool_errors: int = 0
+    approvals: int = 0
 
     @property
     def finished(self) -> int:
@@ -49,13 +53,20 @@ class BatchStats:
             self.latencies_ms.append(row["duration_ms"])
         for key, value in (row.get("usage") or {}).items():
             self.tokens[key] += value
+        self.approvals += row.get("approvals") or 0
         for call in row.get("tool_calls") or []:
             counts = self.tools.setdefault(f"{call['server']}.{call['tool']}", Counter())
             counts["calls"] += 1
+            if call.get("hosted"):
+                counts["hosted"] += 1
+                self.hosted_calls += 1
+            else:
+                self.local_calls += 1
             if call.get("declined"):
                 counts["declined"] += 1
             elif not call["ok"]:
                 counts["failed"] += 1
+                self.tool_errors += 1
 
     def as_dict(self) -> dict[str, Any]:
         """The --summary JSON."""
@@ -73,6 +84,10 @@ class BatchStats:
             },
             "usage": dict(self.tokens),
             "tool_calls": {name: dict(c) for name, c in sorted(self.tools.items())},
+            "tool_calls_local": self.local_calls,
+            "tool_calls_hosted": self.hosted_calls,
+            "tool_errors": self.tool_errors,
+            "approvals_asked": self.approvals,
             "tools_list_fetches": self.tools_list_fetches,
             "wall_s": round(self.wall_s, 3),
             "cpu_s": round(self.cpu_s, 3),
@@ -109,11 +124,14 @@ def summary_lines(stats: BatchStats, out: str, errors: str, resume_argv: list[st
     if d["tool_calls"]:
         calls = ", ".join(
             f"{name} {c['calls']}"
+            + (" (hosted)" if c.get("hosted") == c["calls"] else f" ({c['hosted']} hosted)" if c.get("hosted") else "")
             + (f" ({c['failed']} failed)" if c.get("failed") else "")
             + (f" ({c['declined']} declined)" if c.get("declined") else "")
             for name, c in d["tool_calls"].items()
         )
         lines.append(f"  tool calls: {calls}")
+    if stats.approvals:
+        lines.append(f"  approvals asked: {stats.approvals}")
     lines.append(
         f"  results: {out}" + (f" · failures also in {errors}" if stats.errors or stats.by_status["cancelled"] else "")
     )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +13,14 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.table import Table
 
+from app.approvals import ApprovalRequest, RunContext, ask, declined_message
 from app.build import prefixed_name
 from app.chat import render
-from app.chat.commands import COMMANDS, Command, CommandError, help_text, is_command, parse
+from app.chat.commands import Command, help_text
 from app.chat.store import SessionStore, new_session_name
 from app.deck import Deck
-from app.runner import DECLINED_MESSAGE, describe_run_error, server_of
+from app.offline.rules import call_output_text
+from app.runner import describe_run_error, server_of
 from app.telemetry import ToolCallLog, ToolCallRecord, recording
 
 
@@ -68,6 +68,12 @@ class ChatApp:
         self.never: set[str] = set()
         self.usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
         self.tool_calls = 0
+        self.hosted_calls = 0
+        self.approvals = 0
+        # The turn being shown, so an approval asked mid-stream (hosted) can pause its live text.
+        self.view: TurnView | None = None
+        # item id -> (started, finished) of hosted calls, from the stream's output_item events.
+        self.hosted_times: dict[str, list[float]] = {}
         self.prompt_session: Any = None
         # "ask" prompts in the terminal; "yes"/"no" decide every call (the only choices without a terminal).
         self.approve_mode = "ask" if interactive else "no"
@@ -132,7 +138,8 @@ class ChatApp:
             u = self.usage
             out.print(
                 f"requests {u['requests']}, input tokens {u['input_tokens']}, output tokens {u['output_tokens']}, "
-                f"total {u['total_tokens']}, tool calls {self.tool_calls}",
+                f"total {u['total_tokens']}, tool calls {self.tool_calls} ({self.hosted_calls} hosted), "
+                f"approvals asked {self.approvals}",
                 markup=False,
             )
         return True
@@ -164,9 +171,18 @@ class ChatApp:
             names = server.cached_tool_names() if slot.connected else None
             tools = len(names) if names is not None else "-"
             table.add_row(name, status, str(tools), error or "")
+        for name in self.deck.hosted:
+            listing = self.deck.listings.get(name)
+            tools = str(len(listing.tools)) if listing and listing.tools is not None else "-"
+            table.add_row(name, "hosted (OpenAI connects)", tools, (listing.error if listing else None) or "")
         self.console.print(table)
 
     async def reconnect(self, name: str) -> None:
+        if name in self.deck.hosted:
+            self.console.print(
+                f"{name} is hosted: OpenAI connects to it, so there is nothing to reconnect", style="red"
+            )
+            return
         if self.deck.pool is None or name not in self.deck.pool.slots:
             names = ", ".join(self.deck.pool.slots) if self.deck.pool else ""
             self.console.print(f"unknown server {name!r}; servers: {names}", style="red")
@@ -182,54 +198,46 @@ class ChatApp:
 
     async def transcript(self, markdown: bool = False) -> str:
         """The conversation as text (Markdown for /save), tool calls included."""
-        lines = [f"# agentdeck session {self.session_name}", ""] if markdown else []
-        for item in await self.session.get_items():
-            kind, role = item.get("type"), item.get("role")
-            if role == "user":
-                lines += [
-                    f"**You:** {_text(item.get('content'))}" if markdown else f"you: {_text(item.get('content'))}",
-                    "",
-                ]
-            elif role == "assistant" or kind == "message":
-                lines += [
-                    f"**Assistant:** {_text(item.get('content'))}"
-                    if markdown
-                    else f"assistant: {_text(item.get('content'))}",
-                    "",
-                ]
-            elif kind == "function_call":
-                call = f"{item.get('name')}({item.get('arguments')})"
-                lines += [f"- tool call `{call}`" if markdown else f"  tool call {call}"]
-            elif kind == "function_call_output":
-                out = render.shorten(_text(item.get("output")), 300)
-                lines += [f"- tool result: {out}" if markdown else f"  tool result: {out}", ""]
-        return "\n".join(lines).rstrip() + "\n"
+        return render.transcript(await self.session.get_items(), self.session_name, markdown)
 
     # ----- turns -----
 
-    async def approve(self, item: Any, view: TurnView) -> tuple[bool, bool, str | None]:
-        """(approved, remember, reason) for one pending tool call."""
-        tool = item.tool_name or "?"
-        if tool in self.always:
-            return True, False, None
-        if tool in self.never:
-            return False, False, None
+    async def approve(self, request: ApprovalRequest) -> tuple[bool, str | None]:
+        """The chat's approver: remembered answers, --approve, or y / a / n (+reason) / N."""
+        key = f"{request.server}.{request.tool}"
+        if key in self.always:
+            return True, None
+        if key in self.never:
+            return False, None
         if self.approve_mode != "ask":
-            return self.approve_mode == "yes", False, None
-        view.flush()
+            approved = self.approve_mode == "yes"
+            if not approved:
+                self.show_declined(request.tool, None)
+            return approved, None
+        if self.view is not None:
+            self.view.flush()
+        if request.hosted:
+            # OpenAI asks before the call shows in the stream, so say here what is being approved.
+            self.console.print(render.tool_call(request.server, request.tool, request.arguments, hosted=True))
         while True:
             answer = (await self.ask("  allow? [y]es once / [a]lways / [n]o / [N]ever: ")).strip()
             if answer in ("y", "yes", "Y"):
-                return True, False, None
+                return True, None
             if answer in ("a", "always"):
-                self.always.add(tool)
-                return True, True, None
+                self.always.add(key)
+                return True, None
             if answer == "N":
-                self.never.add(tool)
-                return False, True, None
+                self.never.add(key)
+                self.show_declined(request.tool, None)
+                return False, None
             if answer in ("n", "no"):
-                reason = (await self.ask("  reason (optional, sent to the model): ")).strip()
-                return False, False, reason or None
+                reason = (await self.ask("  reason (optional, sent to the model): ")).strip() or None
+                self.show_declined(request.tool, reason)
+                return False, reason
+
+    def show_declined(self, tool: str, reason: str | None) -> None:
+        if self.interactive:
+            self.console.print(render.declined(tool, reason))
 
     async def turn(self, text: str) -> None:
         """One user message: stream the answer, show tools, resolve approvals, save on success."""
@@ -239,7 +247,7 @@ class ChatApp:
         agent = self.deck.agents[self.agent_name]
         history = await self.session.get_items()
         start_input: Any = [*history, {"role": "user", "content": text}]
-        view = TurnView(self.console, self.interactive)
+        view = self.view = TurnView(self.console, self.interactive)
         run_config = RunConfig(
             tracing_disabled=not self.deck.loaded.env.get("OPENAI_API_KEY"), workflow_name="agentdeck chat"
         )
@@ -247,14 +255,20 @@ class ChatApp:
         started: dict[str, tuple[float, str | None, str, str]] = {}
         stream: Any = None
         self.consumed = set()
+        self.hosted_times = {}
         with recording() as log:
             try:
                 target: Any = start_input
                 while True:
-                    stream = Runner.run_streamed(agent, target, max_turns=max_turns, run_config=run_config)
+                    stream = Runner.run_streamed(
+                        agent, target, context=RunContext(self.approve), max_turns=max_turns, run_config=run_config
+                    )
                     async for ev in stream.stream_events():
-                        if ev.type == "raw_response_event" and isinstance(ev.data, ResponseTextDeltaEvent):
-                            view.delta(ev.data.delta)
+                        if ev.type == "raw_response_event":
+                            if isinstance(ev.data, ResponseTextDeltaEvent):
+                                view.delta(ev.data.delta)
+                            else:
+                                self.on_hosted_event(ev.data, view)
                         elif ev.type == "agent_updated_stream_event" and ev.new_agent.name != self.agent_name:
                             view.show(render.handoff(ev.new_agent.name))
                         elif ev.type == "run_item_stream_event":
@@ -264,16 +278,14 @@ class ChatApp:
                         break
                     state = stream.to_state()
                     for item in stream.interruptions:
-                        ok, remember, reason = await self.approve(item, view)
+                        tool = item.tool_name or "?"
+                        request = ApprovalRequest(tool, server_of(self.deck, tool), item.arguments or "{}")
+                        ok, reason = await ask(self.approve, request)
                         if ok:
-                            state.approve(item, always_approve=remember)
+                            state.approve(item)
                         else:
                             self.declined_ids.add(getattr(item.raw_item, "call_id", None) or "")
-                            state.reject(
-                                item, rejection_message=DECLINED_MESSAGE + (f" Reason: {reason}" if reason else "")
-                            )
-                            if self.interactive:
-                                view.show(render.declined(item.tool_name or "?", reason))
+                            state.reject(item, rejection_message=declined_message(reason))
                     target = state
             except (asyncio.CancelledError, KeyboardInterrupt):
                 if stream is not None:
@@ -285,7 +297,9 @@ class ChatApp:
                 view.flush()
                 self.console.print(render.error(describe_run_error(exc)))
                 return
-        self.tool_calls += len(log.calls)
+            finally:
+                self.view = None
+        self.count(log)
         usage = stream.context_wrapper.usage
         for key in self.usage:
             self.usage[key] += getattr(usage, key)
@@ -299,13 +313,38 @@ class ChatApp:
                 highlight=False,
             )
 
+    def count(self, log: ToolCallLog) -> None:
+        """Add a finished turn's calls to /usage; hosted calls get the durations the stream showed."""
+        for record in log.calls:
+            times = self.hosted_times.get(record.item_id or "")
+            if record.hosted and times is not None and len(times) == 2:
+                record.duration_ms = (times[1] - times[0]) * 1000
+        self.tool_calls += len(log.calls)
+        self.hosted_calls += sum(1 for r in log.calls if r.hosted)
+        self.approvals += log.approvals
+
+    def on_hosted_event(self, event: Any, view: TurnView) -> None:
+        """Show what OpenAI does on hosted servers as the stream reports it, and time each call."""
+        item: Any = getattr(event, "item", None)
+        kind = getattr(item, "type", None)
+        if kind == "mcp_call" and event.type == "response.output_item.added":
+            self.hosted_times[item.id] = [time.perf_counter()]
+        elif kind == "mcp_call" and event.type == "response.output_item.done":
+            self.hosted_times.setdefault(item.id, []).append(time.perf_counter())
+            if self.interactive:
+                self.show_hosted_call(item, view)
+        elif kind == "mcp_list_tools" and event.type == "response.output_item.done" and item.error and self.interactive:
+            view.show(render.error(f"hosted server {self.hosted_name(item.server_label)}: {item.error}"))
+
     def show_item(
         self, ev: Any, view: TurnView, started: dict[str, tuple[float, str | None, str, str]], log: ToolCallLog
     ) -> None:
         """Tool-call and tool-result panels from run item events."""
         if not self.interactive:
             return
-        raw = getattr(ev.item, "raw_item", None)
+        raw: Any = getattr(ev.item, "raw_item", None)
+        if ev.name == "tool_called" and getattr(raw, "type", None) == "mcp_call":
+            return  # shown from the stream, where it happened (on_hosted_event)
         if ev.name == "tool_called":
             name = getattr(raw, "name", None) or (raw.get("name") if isinstance(raw, dict) else None)
             if not name or name.startswith("transfer_to_"):
@@ -321,12 +360,29 @@ class ChatApp:
                 return
             began, server, name, args = started.pop(call_id)
             took = (time.perf_counter() - began) * 1000
-            output = _text(getattr(ev.item, "output", ""))
+            output = render.text_of(getattr(ev.item, "output", ""))
             record = match_record(log, self.consumed, server, name, args)
             ok = record.ok if record is not None else True
             if record is not None and record.error:
                 output = f"{record.server}.{record.tool} failed: {record.error}"
             view.show(render.tool_result(ok, took, output))
+
+    def hosted_name(self, label: str) -> str:
+        """The agents.yaml name of a hosted server, from the label OpenAI reports."""
+        for name, spec in self.deck.hosted.items():
+            if spec.label == label:
+                return name
+        return label
+
+    def show_hosted_call(self, raw: Any, view: TurnView) -> None:
+        """A call OpenAI made: its line, then its result (it has already finished)."""
+        server = self.hosted_name(raw.server_label)
+        view.show(render.tool_call(server, raw.name, raw.arguments or "{}", hosted=True))
+        times = self.hosted_times.get(raw.id) or []
+        took = (times[-1] - times[0]) * 1000 if len(times) == 2 else None
+        failed = raw.error is not None or raw.status == "failed"
+        output = call_output_text(raw)
+        view.show(render.tool_result(not failed, took, f"{server}.{raw.name} failed: {output}" if failed else output))
 
 
 def match_record(
@@ -349,85 +405,3 @@ def match_record(
         consumed.add(i)
         return rec
     return None
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(_text(part) for part in content)
-    if isinstance(content, dict):
-        return str(content.get("text") or content.get("output") or "")
-    return "" if content is None else str(content)
-
-
-async def interactive_loop(app: ChatApp) -> None:
-    """prompt_toolkit input with history and completion; Ctrl-C cancels turns, Ctrl-D exits."""
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import WordCompleter
-    from prompt_toolkit.history import FileHistory
-    from prompt_toolkit.key_binding import KeyBindings
-
-    bindings = KeyBindings()
-
-    @bindings.add("escape", "enter")
-    def _newline(event: Any) -> None:
-        event.current_buffer.insert_text("\n")
-
-    history = FileHistory(str(app.store.path.parent / "history"))
-    completer = WordCompleter([*COMMANDS, *app.deck.agents, *app.deck.servers], sentence=True)
-    session: PromptSession[str] = PromptSession(history=history, completer=completer, key_bindings=bindings)
-    app.prompt_session = session
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            text = await session.prompt_async(f"{app.agent_name}> ")
-        except KeyboardInterrupt:
-            answer = ""
-            with contextlib.suppress(KeyboardInterrupt, EOFError):
-                answer = await PromptSession().prompt_async("exit agentdeck? [y/N] ")
-            if answer.strip().lower() in ("y", "yes"):
-                return
-            continue
-        except EOFError:
-            return
-        text = text.strip()
-        if not text:
-            continue
-        if is_command(text):
-            if not await run_command_line(app, text):
-                return
-            continue
-        task = asyncio.create_task(app.turn(text))
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            app.console.print("turn cancelled; nothing from it was saved", style="yellow")
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-
-
-async def pipe_loop(app: ChatApp, stdin: Any) -> None:
-    """Non-terminal input: one message (or command) per line, plain answers."""
-    while True:
-        raw = await asyncio.to_thread(stdin.readline)
-        if not raw:
-            return
-        text = raw.strip()
-        if not text:
-            continue
-        if is_command(text):
-            if not await run_command_line(app, text):
-                return
-            continue
-        await app.turn(text)
-
-
-async def run_command_line(app: ChatApp, text: str) -> bool:
-    """Parse and run one slash command; False means exit. Parse errors are shown, not raised."""
-    try:
-        return await app.command(parse(text))
-    except CommandError as exc:
-        app.console.print(str(exc), style="red")
-        return True

@@ -36,12 +36,14 @@ def format_arguments(arguments: str | dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def tool_call(server: str | None, tool: str, arguments: str | dict[str, Any]) -> RenderableType:
-    """`⚙ server.tool(args)` as a line."""
+def tool_call(server: str | None, tool: str, arguments: str | dict[str, Any], hosted: bool = False) -> RenderableType:
+    """`⚙ server.tool(args)` as a line; calls OpenAI makes on a hosted server are marked so."""
     text = Text("⚙ ", style="cyan")
     text.append(f"{server}." if server else "", style="dim")
     text.append(tool, style="bold cyan")
     text.append(f"({format_arguments(arguments)})", style="dim")
+    if hosted:
+        text.append("  hosted", style="magenta")
     return text
 
 
@@ -71,3 +73,46 @@ def handoff(target: str) -> RenderableType:
 
 def error(message: str) -> RenderableType:
     return Panel(Text(message), title="error", border_style="red", expand=False)
+
+
+def text_of(content: Any) -> str:
+    """The text of a message or tool output, whatever its shape."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(text_of(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("output") or "")
+    return "" if content is None else str(content)
+
+
+def transcript(items: list[Any], session: str, markdown: bool) -> str:
+    """A stored conversation as text (Markdown for /save), tool calls included."""
+    from app.offline.rules import call_output_text
+
+    lines = [f"# agentdeck session {session}", ""] if markdown else []
+
+    def said(who: str, content: Any) -> None:
+        lines.extend([f"**{who}:** {text_of(content)}" if markdown else f"{who.lower()}: {text_of(content)}", ""])
+
+    def called(what: str, call: str) -> None:
+        lines.append(f"- {what} `{call}`" if markdown else f"  {what} {call}")
+
+    def result(output: str) -> None:
+        out = shorten(output, 300)
+        lines.extend([f"- tool result: {out}" if markdown else f"  tool result: {out}", ""])
+
+    for item in items:
+        kind, role = item.get("type"), item.get("role")
+        if role == "user":
+            said("You", item.get("content"))
+        elif role == "assistant" or kind == "message":
+            said("Assistant", item.get("content"))
+        elif kind == "function_call":
+            called("tool call", f"{item.get('name')}({item.get('arguments')})")
+        elif kind == "function_call_output":
+            result(text_of(item.get("output")))
+        elif kind == "mcp_call":
+            called("hosted tool call", f"{item.get('server_label')}.{item.get('name')}({item.get('arguments')})")
+            result(call_output_text(item))
+    return "\n".join(lines).rstrip() + "\n"

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shlex
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,13 +66,13 @@ def resume_argv(args: BatchArgs, out: Path) -> list[str]:
 
 def batch_command(args: BatchArgs) -> None:
     """Validate everything up front, then connect once and run the rows."""
-    from app.batch.engine import BatchOptions, Control, run_batch
+    from app.approvals import approve_all, decline_all
+    from app.batch.driver import drive
+    from app.batch.engine import BatchOptions, Control, DeckRunner
     from app.batch.inputs import count_records, input_spec, read_rows
-    from app.batch.progress import Progress
-    from app.batch.results import ResultWriter, compact, errors_path, prepare
+    from app.batch.results import compact, errors_path, prepare
     from app.batch.stats import BatchStats, summary_lines
     from app.deck import Deck, DeckOptions
-    from app.runner import approve_all, decline_all
 
     _check(args)
     spec = input_spec(Path(args.input), args.template, args.id_field, args.input_field)
@@ -92,7 +90,7 @@ def batch_command(args: BatchArgs) -> None:
     approver = approve_all if args.approve == "yes" else decline_all
     stats = BatchStats(total=total)
     control = Control()
-    options = BatchOptions(args.concurrency, args.timeout, args.max_errors, args.limit, unique_ids=bool(args.id_field))
+    options = BatchOptions(args.concurrency, args.max_errors, args.limit, unique_ids=bool(args.id_field))
 
     async def go() -> None:
         async with Deck(loaded, DeckOptions(agent=args.agent)) as deck:
@@ -100,29 +98,13 @@ def batch_command(args: BatchArgs) -> None:
                 stderr().print(f"[yellow]warning:[/] {warning}")
             if deck.models.is_offline(deck.agent.name):
                 stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}).[/]")
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, control.interrupt)
-            writer = ResultWriter(out)
-            progress = Progress(stderr(), stats, max(total - len(existing.done), 0), args.progress_every)
-
-            def emit(row: dict[str, object]) -> None:
-                writer.write(row)
-                stats.add(row)
-                progress.tick()
-
-            import gc
-
-            # Everything loaded so far lives for the whole batch; keeping it out of the collector's
-            # scans saves several percent of CPU when thousands of runs allocate and free objects.
-            gc.freeze()
-            try:
-                await run_batch(deck, read_rows(spec), existing.done, approver, emit, stats, options, control)
-            finally:
-                await progress.close()
-                writer.close()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
+            runner = DeckRunner(deck, approver, args.timeout)
+            remaining = max(total - len(existing.done), 0)
+            rows = read_rows(spec)
+            await drive(
+                runner, rows, existing.done, out, stats, options, control, remaining=remaining,
+                progress_every=args.progress_every,
+            )  # fmt: skip
             stats.tools_list_fetches = {n: s.tools_list_fetches for n, s in deck.servers.items()}
 
     run_async(go())

@@ -12,7 +12,8 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
     """Connect once, then chat until /exit, Ctrl-D or the end of standard input."""
     from rich.console import Console
 
-    from app.chat.app import ChatApp, interactive_loop, pipe_loop
+    from app.chat.app import ChatApp
+    from app.chat.loop import interactive_loop, pipe_loop
     from app.chat.store import SessionStore, new_session_name, state_dir, valid_session_name
     from app.deck import Deck, DeckOptions
 
@@ -28,11 +29,8 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
     name = session or new_session_name()
 
     async def go() -> None:
-        async with Deck(loaded, DeckOptions(agent=agent, all_optional=False)) as deck:
-            # Every agent can be switched to, so build them all (they share the connected servers).
-            from app.build import build_agents
-
-            deck.agents = build_agents(loaded, deck.models, deck.servers)
+        # Every agent can be switched to, so the deck builds them all (sharing the connected servers).
+        async with Deck(loaded, DeckOptions(agent=agent, all_agents=True)) as deck:
             console = (
                 Console(highlight=False) if interactive else Console(highlight=False, soft_wrap=True, no_color=True)
             )

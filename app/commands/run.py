@@ -6,20 +6,23 @@ import asyncio
 import json
 import sys
 
+from app.approvals import ApprovalRequest, Approver, approve_all, decline_all
 from app.commands.common import load, run_async, stderr, stdout
 from app.deck import Deck, DeckOptions
 from app.errors import UsageError
-from app.runner import Approver, approve_all, decline_all, run_question
+from app.runner import run_question
 
 
 def tty_approver() -> Approver:
     """Prompt on the terminal for each tool call that needs approval."""
     console = stderr()
 
-    async def ask(tool: str, server: str | None, arguments: str) -> tuple[bool, str | None]:
+    async def ask(request: ApprovalRequest) -> tuple[bool, str | None]:
+        arguments = request.arguments
         shown = arguments if len(arguments) <= 400 else arguments[:400] + "…"
-        where = f"{server}." if server else ""
-        console.print(f"[bold yellow]approve[/] {where}{tool} {shown}")
+        where = f"{request.server}." if request.server else ""
+        hosted = " [dim](hosted)[/]" if request.hosted else ""
+        console.print(f"[bold yellow]approve[/] {where}{request.tool} {shown}{hosted}", highlight=False)
         answer = await asyncio.to_thread(input, "Run this tool? [y]es / [n]o (or type a reason to decline): ")
         answer = answer.strip()
         if answer.lower() in ("y", "yes"):
@@ -57,6 +60,8 @@ def run_command(
                 hint = "" if deck.loaded.env.get("OPENAI_API_KEY") else "; set OPENAI_API_KEY to use OpenAI"
                 stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}){hint}.[/]")
             outcome = await run_question(deck, question, approver)
+        for warning in outcome.warnings:
+            stderr().print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
         if json_out:
             print(json.dumps(outcome.as_dict(), ensure_ascii=False))
         else:

@@ -6,14 +6,18 @@ import json
 from typing import Any
 
 from app.commands.common import load, run_async, stdout
-from app.config.models import HostedServerConfig, StdioServerConfig
+from app.config.models import HostedServerConfig, StdioServerConfig, runs_hosted
 
 
 def _target(cfg: Any) -> str:
     if isinstance(cfg, StdioServerConfig):
         return " ".join([cfg.command, *cfg.args])
     if isinstance(cfg, HostedServerConfig):
-        return cfg.server_url or f"connector {cfg.connector_id}"
+        return cfg.server_url or (f"connector {cfg.connector_id}" if cfg.connector_id else f"tunnel {cfg.tunnel_id}")
+    if cfg.hosted and cfg.tunnel_id:
+        return f"{cfg.url} (OpenAI: tunnel {cfg.tunnel_id})"
+    if cfg.hosted and cfg.public_url:
+        return f"{cfg.url} (OpenAI: {cfg.public_url})"
     return str(cfg.url)
 
 
@@ -27,28 +31,36 @@ def list_servers(config: str | None) -> None:
         table.add_column(col, overflow="fold")
     for name, cfg in loaded.config.servers.items():
         users = [a for a, spec in loaded.config.agents.items() if name in spec.servers]
-        required = "-" if isinstance(cfg, HostedServerConfig) else ("yes" if cfg.required else "no")
-        table.add_row(name, cfg.transport, _target(cfg), required, ", ".join(users) or "-")
+        hosted = runs_hosted(cfg)
+        required = "-" if hosted else ("yes" if cfg.required else "no")  # type: ignore[union-attr]
+        transport = cfg.transport if isinstance(cfg, HostedServerConfig) or not hosted else f"{cfg.transport}, hosted"
+        table.add_row(name, transport, _target(cfg), required, ", ".join(users) or "-")
     out = stdout()
     out.print(table) if loaded.config.servers else out.print("No servers are configured.")
 
 
 def check_servers(config: str | None, json_out: bool) -> None:
-    """Connect to every local server; exit 1 if any failed."""
+    """Connect to every local server and look at every hosted one; exit 1 if any failed."""
     from app.deck import Deck, DeckOptions
 
     loaded = load(config)
-    names = [n for n, c in loaded.config.servers.items() if not isinstance(c, HostedServerConfig)]
 
     async def go() -> list[dict[str, Any]]:
         rows = []
-        options = DeckOptions(servers=names, apply_filters=False, all_optional=True)
+        options = DeckOptions(servers=list(loaded.config.servers), apply_filters=False, all_optional=True)
+        options.list_hosted = True
         async with Deck(loaded, options) as deck:
             assert deck.pool is not None
-            for name, slot in deck.pool.slots.items():
+            for name in loaded.config.servers:
+                if name in deck.hosted:
+                    rows.append(_hosted_row(deck, name))
+                    continue
+                slot = deck.pool.slots[name]
                 row: dict[str, Any] = {
                     "server": name,
+                    "status": "ok" if slot.connected else "failed",
                     "ok": slot.connected,
+                    "hosted": False,
                     "start_ms": None,
                     "tools": None,
                     "error": slot.error,
@@ -60,7 +72,7 @@ def check_servers(config: str | None, json_out: bool) -> None:
                     except Exception as exc:  # noqa: BLE001
                         from app.connect import describe_exception
 
-                        row.update(ok=False, error=f"tools/list failed: {describe_exception(exc)}")
+                        row.update(ok=False, status="failed", error=f"tools/list failed: {describe_exception(exc)}")
                 else:
                     tail = slot.server.stderr_tail(max_lines=3)
                     if tail:
@@ -77,11 +89,37 @@ def check_servers(config: str | None, json_out: bool) -> None:
         table = Table(box=None, pad_edge=False)
         for col in ("server", "status", "start", "tools", "error"):
             table.add_column(col, overflow="fold")
+        styles = {
+            "ok": "[green]ok[/]",
+            "failed": "[red]failed[/]",
+            "remote-only": "[yellow]only OpenAI can reach it[/]",
+        }
         for r in rows:
-            status = "[green]ok[/]" if r["ok"] else "[red]failed[/]"
+            status = styles[r["status"]] + (" [dim](hosted)[/]" if r["hosted"] else "")
             start = f"{r['start_ms']:.0f} ms" if r["start_ms"] is not None else "-"
             error = (r["error"] or "") + (f"\n{r['stderr']}" if r.get("stderr") else "")
             table.add_row(r["server"], status, start, str(r["tools"] if r["tools"] is not None else "-"), error)
-        stdout().print(table) if rows else stdout().print("No local servers are configured.")
-    if any(not r["ok"] for r in rows):
+        stdout().print(table) if rows else stdout().print("No servers are configured.")
+    if any(r["status"] == "failed" for r in rows):
         raise SystemExit(1)
+
+
+def _hosted_row(deck: Any, name: str) -> dict[str, Any]:
+    """A hosted server as agentdeck sees it: tools after the server's filters, or why it cannot look."""
+    from app.hosted.spec import passes_filters
+    from app.remote_mcp import is_local_url
+
+    spec, listing = deck.hosted[name], deck.listings[name]
+    row: dict[str, Any] = {"server": name, "hosted": True, "start_ms": None, "tools": None, "error": listing.error}
+    if listing.tools is not None:
+        row["tools"] = sum(1 for t in listing.tools if passes_filters(spec, None, t))
+        row.update(status="ok", ok=True, error=None)
+    elif listing.status in (401, 403):
+        row.update(status="failed", ok=False, error=f"the server refused the credentials: {listing.error}")
+    elif spec.probe_url is None:
+        row.update(status="remote-only", ok=None, error="a connector or tunnel: only OpenAI can connect to it")
+    elif listing.unreachable and not is_local_url(spec.probe_url):
+        row.update(status="remote-only", ok=None, error=f"not reachable from this machine ({listing.error})")
+    else:
+        row.update(status="failed", ok=False)
+    return row

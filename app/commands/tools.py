@@ -7,7 +7,7 @@ from typing import Any
 
 from app.commands.common import load, run_async, stderr, stdout
 from app.config.loader import did_you_mean
-from app.config.models import HostedServerConfig
+from app.config.models import runs_hosted
 from app.deck import Deck, DeckOptions
 from app.errors import ToolCallError, UsageError
 from app.filters import is_destructive, is_read_only
@@ -26,8 +26,11 @@ def _check_server(loaded: Any, server: str) -> None:
             f"unknown server '{server}'{did_you_mean(server, set(servers))}",
             hint=f"servers in {loaded.path}: {', '.join(servers) or 'none'}",
         )
-    if isinstance(servers[server], HostedServerConfig):
-        raise UsageError(f"server '{server}' is hosted: OpenAI calls it, agentdeck cannot list or call its tools")
+    if runs_hosted(servers[server]):
+        raise UsageError(
+            f"server '{server}' is hosted: OpenAI calls its tools, not agentdeck",
+            hint=f"`agentdeck tools list --agent AGENT` shows what an agent using '{server}' is offered",
+        )
 
 
 def list_tools(config: str | None, *, agent: str | None, server: str | None, json_out: bool) -> None:
@@ -50,18 +53,14 @@ def list_tools(config: str | None, *, agent: str | None, server: str | None, jso
                 for tool in await deck.servers[server].list_tools(RunContextWrapper(context=None), probe):
                     rows.append(_row(tool.name, server, tool))
             return rows
-        async with Deck(loaded, DeckOptions(agent=agent, with_models=False)) as deck:
+        async with Deck(loaded, DeckOptions(agent=agent, with_models=False, list_hosted=True)) as deck:
             from app.build import offered_tools
 
             for warning in deck.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}")
             for public, srv, tool in await offered_tools(deck.agent, deck.servers):
                 rows.append(_row(public, srv, tool))
-            for name in loaded.config.agents[deck.agent.name].servers:
-                cfg = loaded.config.servers[name]
-                if isinstance(cfg, HostedServerConfig):
-                    for t in cfg.allowed_tools or ["*"]:
-                        rows.append({"name": t, "server": name, "kind": "hosted", "description": ""})
+            rows += hosted_rows(deck, deck.agent.name)
         return rows
 
     rows = run_async(go())
@@ -71,17 +70,45 @@ def list_tools(config: str | None, *, agent: str | None, server: str | None, jso
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for col in ("tool", "server", "kind", "description"):
+    for col in ("tool", "server", "kind", "runs", "description"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["name"], r["server"], r["kind"], r["description"])
+        table.add_row(r["name"], r["server"], r["kind"], "hosted" if r["hosted"] else "local", r["description"])
     out = stdout()
     out.print(table) if rows else out.print("No tools are offered.")
 
 
-def _row(name: str, server: str, tool: Any) -> dict[str, Any]:
+def _row(name: str, server: str, tool: Any, hosted: bool = False) -> dict[str, Any]:
     description = (tool.description or "").strip().splitlines()
-    return {"name": name, "server": server, "kind": _kind(tool), "description": description[0] if description else ""}
+    return {
+        "name": name,
+        "server": server,
+        "kind": _kind(tool),
+        "hosted": hosted,
+        "description": description[0] if description else "",
+    }
+
+
+def hosted_rows(deck: Deck, agent: str) -> list[dict[str, Any]]:
+    """The hosted tools an agent is offered: by name when agentdeck could list them, else as configured."""
+    from app.hosted.spec import tool_config
+
+    rows: list[dict[str, Any]] = []
+    for name in deck.loaded.config.agents[agent].servers:
+        spec = deck.hosted.get(name)
+        if spec is None:
+            continue
+        listing = deck.listings.get(name)
+        allowed = tool_config(deck.loaded, spec, agent, listing).get("allowed_tools")
+        if listing is not None and listing.tools is not None:
+            names = allowed if isinstance(allowed, list) else [t.name for t in listing.tools]
+            rows += [_row(t.name, name, t, hosted=True) for t in listing.tools if t.name in names]
+            continue
+        why = f"not listed: {listing.error}" if listing is not None and listing.error else "not listed"
+        names = allowed if isinstance(allowed, list) else (allowed or {}).get("tool_names") or ["*"]
+        kind = "read-only" if isinstance(allowed, dict) and allowed.get("read_only") else "?"
+        rows += [{"name": n, "server": name, "kind": kind, "hosted": True, "description": f"({why})"} for n in names]
+    return rows
 
 
 def call_tool(config: str | None, server: str, tool: str, args: str, json_out: bool) -> None:

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from app.config.models import (
     CompatibleProviderConfig,
-    HostedServerConfig,
     OfflineProviderConfig,
     OpenAIProviderConfig,
     ProviderConfig,
+    runs_hosted,
 )
 from app.errors import ConfigError
 
@@ -40,6 +40,20 @@ def provider_api(provider: ProviderConfig) -> str:
     if isinstance(provider, OpenAIProviderConfig | CompatibleProviderConfig):
         return provider.api
     return "offline"
+
+
+def agent_closure(loaded: LoadedConfig, root: str) -> list[str]:
+    """The agent and every agent it can hand off to or call as a tool."""
+    agents = loaded.config.agents
+    out: list[str] = []
+    stack = [root]
+    while stack:
+        name = stack.pop()
+        if name in out:
+            continue
+        out.append(name)
+        stack.extend([*agents[name].handoffs, *agents[name].as_tools])
+    return out
 
 
 def check_references(loaded: LoadedConfig) -> None:
@@ -94,7 +108,7 @@ def check_references(loaded: LoadedConfig) -> None:
                     fail(base + (key, i), f"agent '{name}' refers to itself")
         _, provider = resolve_provider(loaded, name)
         for i, server in enumerate(agent.servers):
-            if isinstance(cfg.servers[server], HostedServerConfig) and provider_api(provider) == "chat_completions":
+            if runs_hosted(cfg.servers[server]) and provider_api(provider) == "chat_completions":
                 fail(
                     base + ("servers", i),
                     f"hosted server '{server}' needs the Responses API, but this agent's provider uses chat_completions",

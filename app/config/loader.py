@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.config.models import Config
 from app.config.schema_walk import allowed_keys, data_path
@@ -64,7 +64,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise _config_error_from_validation(exc, path, positions) from None
+        raise validation_error(exc, path, positions, Config) from None
     loaded = LoadedConfig(path=path, config=config, env=env, positions=positions)
     check_references(loaded)
     return loaded
@@ -210,17 +210,18 @@ def did_you_mean(word: str, choices: list[str] | set[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _config_error_from_validation(
-    exc: ValidationError, path: Path, positions: dict[Path_, tuple[int, int]]
+def validation_error(
+    exc: ValidationError, path: Path, positions: dict[Path_, tuple[int, int]], root: type[BaseModel]
 ) -> ConfigError:
-    errors = _relevant_errors(exc)
+    """The first schema error of a YAML file read with `read_yaml`, located and with a suggestion."""
+    errors = _relevant_errors(exc, root)
     lines = []
     for err, at in errors:
         raw_loc = tuple(err["loc"])
         where = format_location(path, positions, at)
         if err["type"] == "extra_forbidden":
             key = str(at[-1]) if at else "?"
-            choices = allowed_keys(raw_loc[:-1], Config)
+            choices = allowed_keys(raw_loc[:-1], root)
             msg = f"{where}: unknown key '{key}'{did_you_mean(key, choices)}"
         elif err["type"] == "missing":
             msg = f"{where}: required key is missing"
@@ -241,9 +242,9 @@ def _config_error_from_validation(
     return ConfigError(lines[0], detail="\n".join(lines[1:]) or None)
 
 
-def _relevant_errors(exc: ValidationError) -> list[tuple[Any, Path_]]:
+def _relevant_errors(exc: ValidationError, root: type[BaseModel]) -> list[tuple[Any, Path_]]:
     """Drop union branches that clearly were not meant, put unknown keys first."""
-    located = [(err, data_path(tuple(err["loc"]), Config)) for err in exc.errors()]
+    located = [(err, data_path(tuple(err["loc"]), root)) for err in exc.errors()]
     deeper = {at[:i] for _, at in located for i in range(len(at))}
 
     def wrong_branch(err: Any, at: Path_) -> bool:

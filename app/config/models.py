@@ -120,11 +120,27 @@ class SseServerConfig(LocalServerBase):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     read_timeout: float = Field(default=300.0, gt=0)
+    # The same entry can be handed to OpenAI as a hosted MCP server instead of connected here.
+    hosted: bool = False
+    public_url: str | None = None
+    tunnel_id: str | None = Field(default=None, min_length=1)
+    label: str | None = Field(default=None, min_length=1)
 
-    @field_validator("url")
+    @field_validator("url", "public_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _check_http_url(value)
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _one_public_target(self) -> SseServerConfig:
+        if self.public_url and self.tunnel_id:
+            raise ValueError("set 'public_url' or 'tunnel_id', not both")
+        if self.hosted and self.filter:
+            raise ValueError(
+                "a 'filter' function runs in agentdeck and cannot filter a hosted server's tools; "
+                "use 'tools' globs or 'policy'"
+            )
+        return self
 
 
 class StreamableHttpServerConfig(SseServerConfig):
@@ -137,17 +153,20 @@ class HostedServerConfig(Strict):
     transport: Literal["hosted"]
     server_url: str | None = None
     connector_id: str | None = None
-    label: str | None = None
+    tunnel_id: str | None = None
+    label: str | None = Field(default=None, min_length=1)
     description: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     authorization: str | None = None
     allowed_tools: list[str] | None = None
-    approval: Literal["never", "always"] | ApprovalRules = "always"
+    tools: ToolGlobs | None = None
+    policy: Literal["read_only", "no_destructive"] | None = None
+    approval: Approval = "always"
 
     @model_validator(mode="after")
     def _one_target(self) -> HostedServerConfig:
-        if bool(self.server_url) == bool(self.connector_id):
-            raise ValueError("set exactly one of 'server_url' or 'connector_id'")
+        if sum(bool(t) for t in (self.server_url, self.connector_id, self.tunnel_id)) != 1:
+            raise ValueError("set exactly one of 'server_url', 'connector_id' or 'tunnel_id'")
         if self.server_url:
             _check_http_url(self.server_url)
         return self
@@ -181,11 +200,20 @@ class AgentConfig(Strict):
         return self
 
 
+class Price(Strict):
+    """US dollars per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
 class Defaults(Strict):
     agent: str | None = None
     provider: str | None = None
     model: str | None = None
     model_settings: ModelSettingsConfig | None = None
+    prices: dict[str, Price] = Field(default_factory=dict)
 
 
 class Config(Strict):
@@ -209,3 +237,8 @@ def _check_http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"{value!r} is not an http:// or https:// URL")
     return value
+
+
+def runs_hosted(server: ServerConfig) -> bool:
+    """True when OpenAI, not agentdeck, connects to this server (transport hosted, or hosted: true)."""
+    return isinstance(server, HostedServerConfig) or (isinstance(server, SseServerConfig) and server.hosted)

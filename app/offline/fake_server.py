@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from app.config.redact import redact
+from app.offline import hosted, responses_wire
 from app.offline.rules import Decision, RuleSet, decide, estimate_tokens, read_conversation
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_STORED = 10_000
 
 
 @dataclass
@@ -43,6 +47,13 @@ class FakeState:
     chunk_delay: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # Stored responses (input and output items), for previous_response_id; oldest dropped first.
+    stored: OrderedDict[str, list[Any]] = field(default_factory=OrderedDict)
+
+    def store(self, response_id: str, items: list[Any]) -> None:
+        self.stored[response_id] = items
+        while len(self.stored) > MAX_STORED:
+            self.stored.popitem(last=False)
 
 
 def _new_id(prefix: str) -> str:
@@ -83,6 +94,13 @@ def _tool_names(tools: list[dict[str, Any]]) -> list[str]:
     return [n for n in names if n]
 
 
+def _invalid(message: str, param: str | None, status: int) -> JSONResponse:
+    """An error body as the API sends it for a bad request."""
+    code = "previous_response_not_found" if status == 404 else None
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return JSONResponse({"error": error}, status)
+
+
 def _usage(body: dict[str, Any], decision: Decision) -> tuple[int, int]:
     inp = estimate_tokens(json.dumps(body, default=str))
     out = estimate_tokens(decision.message or json.dumps([[n, a] for n, a, _ in decision.calls]))
@@ -93,135 +111,9 @@ def _chunks(text: str, size: int = 12) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-def _responses_items(decision: Decision) -> list[dict[str, Any]]:
-    if decision.message is not None:
-        return [
-            {
-                "id": _new_id("msg"),
-                "type": "message",
-                "role": "assistant",
-                "status": "completed",
-                "content": [{"type": "output_text", "text": decision.message, "annotations": [], "logprobs": []}],
-            }
-        ]
-    return [
-        {
-            "id": _new_id("fc"),
-            "type": "function_call",
-            "call_id": cid,
-            "name": n,
-            "arguments": json.dumps(a, ensure_ascii=False),
-            "status": "completed",
-        }
-        for n, a, cid in decision.calls
-    ]
-
-
-def _response_object(
-    model: str, items: list[dict[str, Any]], usage: tuple[int, int] | None, status: str
-) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "id": _new_id("resp"),
-        "object": "response",
-        "created_at": int(time.time()),
-        "model": model,
-        "status": status,
-        "output": items,
-        "parallel_tool_calls": True,
-        "tool_choice": "auto",
-        "tools": [],
-        "top_p": None,
-        "temperature": None,
-        "error": None,
-        "incomplete_details": None,
-        "usage": None,
-    }
-    if usage:
-        obj["usage"] = {
-            "input_tokens": usage[0],
-            "output_tokens": usage[1],
-            "total_tokens": sum(usage),
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens_details": {"reasoning_tokens": 0},
-        }
-    return obj
-
-
 def _sse(event: dict[str, Any], named: bool) -> bytes:
     head = f"event: {event['type']}\n" if named else ""
     return f"{head}data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
-
-
-async def _responses_stream(
-    model: str, decision: Decision, usage: tuple[int, int], chunk_delay: float = 0.0
-) -> AsyncIterator[bytes]:
-    items = _responses_items(decision)
-    seq = 0
-
-    def ev(**kw: Any) -> bytes:
-        nonlocal seq
-        kw["sequence_number"] = seq
-        seq += 1
-        return _sse(kw, named=True)
-
-    base = _response_object(model, [], None, "in_progress")
-    yield ev(type="response.created", response=base)
-    for idx, item in enumerate(items):
-        if item["type"] == "message":
-            text = item["content"][0]["text"]
-            empty = {**item, "status": "in_progress", "content": []}
-            yield ev(type="response.output_item.added", output_index=idx, item=empty)
-            part = {"type": "output_text", "text": "", "annotations": []}
-            yield ev(
-                type="response.content_part.added", item_id=item["id"], output_index=idx, content_index=0, part=part
-            )
-            for piece in _chunks(text):
-                yield ev(
-                    type="response.output_text.delta",
-                    item_id=item["id"],
-                    output_index=idx,
-                    content_index=0,
-                    delta=piece,
-                    logprobs=[],
-                )
-                await asyncio.sleep(chunk_delay)
-            yield ev(
-                type="response.output_text.done",
-                item_id=item["id"],
-                output_index=idx,
-                content_index=0,
-                text=text,
-                logprobs=[],
-            )
-            yield ev(
-                type="response.content_part.done",
-                item_id=item["id"],
-                output_index=idx,
-                content_index=0,
-                part={**part, "text": text},
-            )
-        else:
-            yield ev(
-                type="response.output_item.added",
-                output_index=idx,
-                item={**item, "arguments": "", "status": "in_progress"},
-            )
-            yield ev(
-                type="response.function_call_arguments.delta",
-                item_id=item["id"],
-                output_index=idx,
-                delta=item["arguments"],
-            )
-            yield ev(
-                type="response.function_call_arguments.done",
-                item_id=item["id"],
-                output_index=idx,
-                arguments=item["arguments"],
-                name=item["name"],
-            )
-        yield ev(type="response.output_item.done", output_index=idx, item=item)
-    final = {**_response_object(model, items, usage, "completed"), "id": base["id"]}
-    yield ev(type="response.completed", response=final)
 
 
 async def _chat_stream(
@@ -271,12 +163,19 @@ def build_app(state: FakeState) -> Starlette:
             body = await request.json()
         except ValueError:
             return None, JSONResponse({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, 400)
+        raw_input = body.get("input")
         state.requests.append(
             {
                 "api": api,
                 "model": body.get("model"),
                 "stream": bool(body.get("stream")),
                 "tools": _tool_names(body.get("tools", [])),
+                # Hosted MCP tools as sent, with credentials masked (the log is served over HTTP).
+                "mcp": [redact(t) for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "mcp"],
+                "previous_response_id": body.get("previous_response_id"),
+                "input": [i.get("type") or i.get("role") for i in raw_input if isinstance(i, dict)]
+                if isinstance(raw_input, list)
+                else ["text"],
                 "time": time.time(),
             }
         )
@@ -302,16 +201,35 @@ def build_app(state: FakeState) -> Starlette:
         if early is not None:
             return early
         assert body is not None
+        previous = body.get("previous_response_id")
+        if previous and previous not in state.stored:
+            return _invalid(f"Previous response with id '{previous}' not found.", "previous_response_id", 404)
         raw = body.get("input", [])
-        conv = read_conversation(body.get("instructions"), raw)
-        decision = decide(state.rules, conv, _tool_names(body.get("tools", [])))
-        usage = _usage(body, decision)
+        new_items = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw)
+        context = [*state.stored.get(previous, []), *new_items] if previous else new_items
+        tools = body.get("tools") or []
+        try:
+            hosted.validate_tools(tools)
+            hosted.pending_approvals(context)
+        except hosted.RequestError as exc:
+            return _invalid(exc.message, exc.param, 400)
         model = body.get("model", "offline")
+        response_id = _new_id("resp")
+
+        meter = hosted.Meter(estimate_tokens(json.dumps(body, default=str)))
+
+        def finish(items: list[dict[str, Any]]) -> tuple[int, int]:
+            if body.get("store", True) is not False:
+                state.store(response_id, [*context, *items])
+            return meter.usage()
+
+        phases = hosted.respond(state.rules, body.get("instructions"), context, tools, meter)
         if body.get("stream"):
-            return StreamingResponse(
-                _responses_stream(model, decision, usage, state.chunk_delay), media_type="text/event-stream"
-            )
-        return JSONResponse(_response_object(model, _responses_items(decision), usage, "completed"))
+            chunks = responses_wire.stream(response_id, model, phases, finish, state.chunk_delay, previous)
+            return StreamingResponse(chunks, media_type="text/event-stream")
+        items = [phase.item async for phase in phases if phase.kind == "done"]
+        usage = finish(items)
+        return JSONResponse(responses_wire.response_object(response_id, model, items, usage, "completed", previous))
 
     async def chat(request: Request) -> Response:
         body, early = await pre(request, "chat_completions")

@@ -39,7 +39,7 @@ class OfflineModel(Model):
         self.name = name
         self.log = log or CallLog(None)
 
-    def _decide(
+    async def _decide(
         self,
         system_instructions: str | None,
         input: str | list[Any],
@@ -47,10 +47,21 @@ class OfflineModel(Model):
         handoffs: list[Any],
         streamed: bool,
     ) -> tuple[list[Any], Usage]:
-        offered = [getattr(t, "name", type(t).__name__) for t in tools]
+        from agents import HostedMCPTool
+
+        offered = [getattr(t, "name", type(t).__name__) for t in tools if not isinstance(t, HostedMCPTool)]
         handoff_names = [h.tool_name for h in handoffs]
+        hosted = [dict(t.tool_config) for t in tools if isinstance(t, HostedMCPTool)]
         conv = read_conversation(system_instructions, input)
-        decision = decide(self.rules, conv, offered + handoff_names)
+        if hosted:
+            output, rule, calls, message, usage = await self._hosted(
+                system_instructions, input, offered + handoff_names, hosted
+            )
+        else:
+            decision = decide(self.rules, conv, offered + handoff_names)
+            output, rule, message = _output_items(decision), decision.rule, decision.message
+            calls = [{"tool": n, "arguments": a} for n, a, _ in decision.calls]
+            usage = _usage(system_instructions, input, message or json.dumps(calls))
         self.log.write(
             {
                 "time": time.time(),
@@ -59,15 +70,42 @@ class OfflineModel(Model):
                 "instructions": system_instructions,
                 "user": conv.user,
                 "round": conv.round,
-                "tools": offered,
+                "tools": offered + [f"hosted:{c['server_label']}" for c in hosted],
                 "handoffs": handoff_names,
                 "tool_outputs": conv.outputs,
-                "rule": decision.rule,
-                "calls": [{"tool": n, "arguments": a} for n, a, _ in decision.calls],
-                "message": decision.message,
+                "rule": rule,
+                "calls": calls,
+                "message": message,
             }
         )
-        return _output_items(decision), _usage(system_instructions, input, decision)
+        return output, usage
+
+    async def _hosted(
+        self, instructions: str | None, input: str | list[Any], functions: list[str], hosted: list[dict[str, Any]]
+    ) -> tuple[list[Any], str | None, list[dict[str, Any]], str | None, Usage]:
+        """As the Responses API would answer with hosted MCP tools: OpenAI's part is played here."""
+        from openai.types.responses import ResponseOutputItem
+        from pydantic import TypeAdapter
+
+        from app.offline.hosted import Meter, respond
+
+        items = [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
+        tools = [*hosted, *({"type": "function", "name": n} for n in functions)]
+        meter = Meter(estimate_tokens((instructions or "") + json.dumps(input, default=str, ensure_ascii=False)))
+        phases = respond(self.rules, instructions, items, tools, meter)
+        done = [phase async for phase in phases if phase.kind == "done"]
+        adapter: TypeAdapter[Any] = TypeAdapter(ResponseOutputItem)
+        output = [adapter.validate_python(phase.item) for phase in done]
+        calls = [
+            {"tool": p.item["name"], "arguments": json.loads(p.item["arguments"] or "{}")}
+            for p in done
+            if p.item["type"] in ("function_call", "mcp_call", "mcp_approval_request")
+        ]
+        messages = [p.item["content"][0]["text"] for p in done if p.item["type"] == "message"]
+        rule = next((p.rule for p in reversed(done) if p.rule), None)
+        inp, out = meter.usage()
+        usage = Usage(requests=1, input_tokens=inp, output_tokens=out, total_tokens=inp + out)
+        return output, rule, calls, messages[-1] if messages else None, usage
 
     async def get_response(
         self,
@@ -83,7 +121,7 @@ class OfflineModel(Model):
         conversation_id: str | None = None,
         prompt: Any = None,
     ) -> ModelResponse:
-        output, usage = self._decide(system_instructions, input, tools, handoffs, streamed=False)
+        output, usage = await self._decide(system_instructions, input, tools, handoffs, streamed=False)
         return ModelResponse(output=output, usage=usage, response_id=None)
 
     async def stream_response(
@@ -100,7 +138,7 @@ class OfflineModel(Model):
         conversation_id: str | None = None,
         prompt: Any = None,
     ) -> AsyncIterator[Any]:
-        output, usage = self._decide(system_instructions, input, tools, handoffs, streamed=True)
+        output, usage = await self._decide(system_instructions, input, tools, handoffs, streamed=True)
         # ScriptedModel turns finished output items into a faithful Responses event stream.
         replay = ScriptedModel([{"output": output, "usage": usage}])
         async for event in replay.stream_response(
@@ -124,8 +162,7 @@ def _output_items(decision: Decision) -> list[Any]:
     return [function_call(name, args, call_id=call_id) for name, args, call_id in decision.calls]
 
 
-def _usage(system: str | None, input: str | list[Any], decision: Decision) -> Usage:
+def _usage(system: str | None, input: str | list[Any], produced: str) -> Usage:
     prompt = (system or "") + json.dumps(input, default=str, ensure_ascii=False)
-    produced = decision.message or json.dumps([[n, a] for n, a, _ in decision.calls])
     inp, out = estimate_tokens(prompt), estimate_tokens(produced)
     return Usage(requests=1, input_tokens=inp, output_tokens=out, total_tokens=inp + out)

@@ -157,10 +157,81 @@ def _text_of(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+def call_output_text(item: Any) -> str:
+    """What a model reads back from a hosted `mcp_call`: its output, or its error."""
+    error = _get(item, "error")
+    if not error:
+        return _get(item, "output") or ""
+    kind = _get(error, "type")
+    if kind == "mcp_tool_execution_error":
+        content = _get(error, "content") or []
+        texts = [_get(c, "text") for c in content if isinstance(_get(c, "text"), str)]
+        return "\n".join(t for t in texts if t) or json.dumps(content, default=str)
+    label = "MCP error" if kind == "mcp_protocol_error" else "HTTP error"
+    return f"{label} {_get(error, 'code')}: {_get(error, 'message')}"
+
+
+def _step_of(item_id: str) -> str:
+    # Hosted items of one model step share an id stem (see app.offline.hosted.step_ids).
+    return item_id.partition("_")[2][:-2]
+
+
+def flatten_hosted(items: list[Any]) -> list[Any]:
+    """Hosted MCP items as the function calls and outputs they amount to, for the rules engine.
+
+    An `mcp_call` is a call with its output; an `mcp_approval_request` is a call whose output comes
+    later (the approved `mcp_call`, or the declined response's reason). Calls of one step stay
+    together, so a step with several hosted calls counts as one round, as parallel calls do.
+    """
+    out: list[Any] = []
+    calls: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    step = None
+
+    def flush() -> None:
+        nonlocal step
+        out.extend(calls + outputs)
+        calls.clear()
+        outputs.clear()
+        step = None
+
+    for item in items:
+        kind = _get(item, "type")
+        if kind == "mcp_list_tools":
+            continue
+        if kind == "mcp_call" and _get(item, "approval_request_id"):
+            flush()
+            out.append(_output(_get(item, "approval_request_id"), call_output_text(item)))
+        elif kind in ("mcp_call", "mcp_approval_request"):
+            item_id = str(_get(item, "id"))
+            if _step_of(item_id) != step:
+                flush()
+                step = _step_of(item_id)
+            calls.append({"type": "function_call", "call_id": item_id, "name": _get(item, "name"), "arguments": ""})
+            if kind == "mcp_call":
+                outputs.append(_output(item_id, call_output_text(item)))
+        elif kind == "mcp_approval_response":
+            flush()
+            if not _get(item, "approve"):
+                reason = _get(item, "reason") or "The user declined this tool call, so it was not run."
+                out.append(_output(_get(item, "approval_request_id"), reason))
+        else:
+            flush()
+            out.append(item)
+    flush()
+    return out
+
+
+def _output(call_id: Any, text: str) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": str(call_id), "output": text}
+
+
 def read_conversation(instructions: str | None, items: str | list[Any]) -> Conversation:
     """Find the latest user message and what happened since (or since the latest handoff)."""
     if isinstance(items, str):
         items = [{"role": "user", "content": items}]
+    if any(str(_get(i, "type") or "").startswith("mcp_") for i in items):
+        items = flatten_hosted(items)
     start, user = 0, ""
     names: dict[str, str] = {}
     for i, item in enumerate(items):

@@ -1,0 +1,1 @@
+"""Experiments: the same questions under several variants, run on the batch engine and reported side by side."""

@@ -1,0 +1,1 @@
+"""OpenAI-hosted MCP servers on agentdeck's side: configs, listing, approvals and call records."""
