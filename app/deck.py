@@ -41,8 +41,11 @@ class DeckOptions:
     all_optional: bool = False
     # List every hosted server from here (tools list, servers check), not only those whose filters need it.
     list_hosted: bool = False
-    # Build (and connect the servers of) every agent, not only the chosen one's closure (chat switches).
+    # Build (and connect the servers of) every agent, not only the chosen one's closure (chat switches);
+    # servers only other agents use are then optional.
     all_agents: bool = False
+    # Connect the named servers from here even when they are handed to OpenAI (tools call).
+    direct: bool = False
 
 
 class Deck:
@@ -77,6 +80,13 @@ class Deck:
             names = list(cfg.servers)
         return list(dict.fromkeys(names))
 
+    def _needed_servers(self) -> set[str]:
+        """Servers whose failure stops the command: all it names, or those of the chosen agent's closure."""
+        if self.agent_name is None:
+            return set(self._server_names())
+        cfg = self.loaded.config
+        return {s for a in agent_closure(self.loaded, self.agent_name) for s in cfg.agents[a].servers}
+
     def _listing_wanted(self, spec: HostedSpec) -> bool:
         if self.options.list_hosted:
             return True
@@ -96,15 +106,16 @@ class Deck:
         if self.options.servers is None:
             self.agent_name = pick_agent(self.loaded, self.options.agent)
         slots = []
+        needed = self._needed_servers()
         for name in self._server_names():
             server_cfg = cfg.servers[name]
             spec = hosted_spec(self.loaded, name)
-            if spec is not None:
+            if spec is not None and not (self.options.direct and not isinstance(server_cfg, HostedServerConfig)):
                 self.hosted[name] = spec
                 continue
             assert not isinstance(server_cfg, HostedServerConfig)
             server = build_local_server(self.loaded, name, server_cfg, apply_filters=self.options.apply_filters)
-            required = server_cfg.required and not self.options.all_optional
+            required = server_cfg.required and not self.options.all_optional and name in needed
             slots.append(ServerSlot(name, server, server_cfg.start_timeout, required))
         self.pool = ServerPool(slots)
         # Hosted servers are listed (when their filters need it) while local ones start.

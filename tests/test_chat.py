@@ -244,6 +244,25 @@ def test_pipe_mode_reads_lines_and_prints_plain_answers(chat_project):
     assert approved.returncode == 0 and approved.stdout.strip() == "Result: deleted customer 3", approved.stderr
 
 
+def test_switching_agents_uses_their_servers_and_a_broken_one_of_another_agent_is_only_a_warning(chat_project):
+    config = chat_project["dir"] / "agents.yaml"
+    text = config.read_text().replace(
+        "agents:\n", "  broken: {transport: stdio, command: /nonexistent/server}\nagents:\n"
+    )
+    config.write_text(text + "  third: {servers: [broken]}\n")
+    env = clean_env(AGENTDECK_STATE_DIR=str(chat_project["state"]))
+    proc = subprocess.run(
+        [PY, "-m", "app", "chat", "--new"],
+        input="add 1 and 2\n/servers\n/agent other\nadd 3 and 4\n",
+        capture_output=True, text=True, cwd=chat_project["dir"], env=env, timeout=90,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: optional server 'broken' is unavailable: command not found: /nonexistent/server" in proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "Sum is 3" and lines[-1] == "Sum is 7"
+    assert any(line.split()[:2] == ["broken", "failed"] for line in lines)
+
+
 def test_chat_usage_errors(chat_project):
     env = clean_env(AGENTDECK_STATE_DIR=str(chat_project["state"]))
     proc = subprocess.run(

@@ -322,6 +322,17 @@ def test_tools_list_shows_hosted_tools_and_servers_check_probes_them(project):
     assert rows["bad"]["status"] == "failed" and "401 (Unauthorized)" in rows["bad"]["error"]
 
 
+def test_tools_call_reaches_a_hosted_http_entry_directly(project):
+    crm = project["crm"]
+    r = run_cli("tools", "call", "crm", "get_customer", "--args", '{"customer_id": 5}', "--json", cwd=project["dir"])
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["structuredContent"]["email"] == crm.customer(5)["email"]
+    listed = run_cli("tools", "list", "--server", "crm", "--json", cwd=project["dir"])
+    rows = json.loads(listed.out)
+    assert rows and all(row["hosted"] for row in rows) and "create_order" not in {row["name"] for row in rows}
+    assert project["fake"].requests() == []  # no model involved
+
+
 def test_a_loopback_hosted_server_on_openai_itself_gets_a_warning(write_config, tmp_path):
     path = write_config(
         """

@@ -75,7 +75,6 @@ def run_experiment(args: ExperimentArgs) -> None:
     from app.batch.inputs import count_records, read_rows
     from app.batch.results import compact, prepare
     from app.batch.stats import BatchStats
-    from app.commands.common import quiet_sdk_logs
     from app.experiment.runner import expand, open_decks, runner_for, write_meta, write_reports
     from app.experiment.spec import load_experiment
 
@@ -117,7 +116,6 @@ def run_experiment(args: ExperimentArgs) -> None:
                 remaining=remaining, progress_every=args.progress_every,
             )  # fmt: skip
 
-    quiet_sdk_logs()
     run_async(go())
     if control.failure is not None:
         reason = getattr(control.failure, "strerror", None) or str(control.failure)

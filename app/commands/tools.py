@@ -7,7 +7,7 @@ from typing import Any
 
 from app.commands.common import load, run_async, stderr, stdout
 from app.config.loader import did_you_mean
-from app.config.models import runs_hosted
+from app.config.models import HostedServerConfig, runs_hosted
 from app.deck import Deck, DeckOptions
 from app.errors import ToolCallError, UsageError
 from app.filters import is_destructive, is_read_only
@@ -26,9 +26,9 @@ def _check_server(loaded: Any, server: str) -> None:
             f"unknown server '{server}'{did_you_mean(server, set(servers))}",
             hint=f"servers in {loaded.path}: {', '.join(servers) or 'none'}",
         )
-    if runs_hosted(servers[server]):
+    if isinstance(servers[server], HostedServerConfig):
         raise UsageError(
-            f"server '{server}' is hosted: OpenAI calls its tools, not agentdeck",
+            f"server '{server}' is transport: hosted: only OpenAI connects to it, so agentdeck cannot call it",
             hint=f"`agentdeck tools list --agent AGENT` shows what an agent using '{server}' is offered",
         )
 
@@ -44,14 +44,14 @@ def list_tools(config: str | None, *, agent: str | None, server: str | None, jso
     async def go() -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         if server:
-            async with Deck(loaded, DeckOptions(servers=[server])) as deck:
+            async with Deck(loaded, DeckOptions(servers=[server], direct=True)) as deck:
                 from agents import RunContextWrapper
 
                 from app.build import DeckAgent
 
                 probe = DeckAgent(name="(server)")
                 for tool in await deck.servers[server].list_tools(RunContextWrapper(context=None), probe):
-                    rows.append(_row(tool.name, server, tool))
+                    rows.append(_row(tool.name, server, tool, hosted=runs_hosted(loaded.config.servers[server])))
             return rows
         async with Deck(loaded, DeckOptions(agent=agent, with_models=False, list_hosted=True)) as deck:
             from app.build import offered_tools
@@ -123,7 +123,7 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
     _check_server(loaded, server)
 
     async def go() -> Any:
-        async with Deck(loaded, DeckOptions(servers=[server], apply_filters=False)) as deck:
+        async with Deck(loaded, DeckOptions(servers=[server], apply_filters=False, direct=True)) as deck:
             srv = deck.servers[server]
             names = [t.name for t in await srv.list_tools()]
             if tool not in names:
