@@ -63,14 +63,13 @@ async def ask(approver: Approver, request: ApprovalRequest) -> tuple[bool, str |
         log.approvals += 1
     approved, reason = await approver(request)
     if not approved:
-        arguments = parse_arguments(request.arguments)
         record_tool_call(
             request.server or "?",
             request.tool,
-            arguments,
-            False,
-            None,
-            True,
+            parse_arguments(request.arguments),
+            ok=False,
+            seconds=None,
+            declined=True,
             hosted=request.hosted,
             label=request.label,
         )

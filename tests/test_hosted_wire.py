@@ -264,6 +264,23 @@ async def test_streaming_emits_hosted_events_in_order_and_parses(wire):
     assert "response.mcp_call.completed" in kinds and kinds[-1] == "response.completed"
 
 
+async def test_function_calls_stream_and_parse_beside_hosted_tools(wire):
+    fake, crm, client = wire
+    function = {"type": "function", "name": "get_customer", "parameters": {"type": "object"}, "strict": False}
+    # A function tool of the same name wins over the hosted one: the call comes back to the client.
+    events = await stream_events(fake, input="customer 5", tools=[function, mcp_tool(crm, require_approval="never")])
+    listing, call = events[-1].response.output
+    assert listing.type == "mcp_list_tools" and call.type == "function_call" and call.name == "get_customer"
+    assert _order(events, call.id) == [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+    ]
+    r = await create(client, input="customer 5", tools=[function])
+    assert [o.type for o in r.output] == ["function_call"] and json.loads(r.output[0].arguments) == {"customer_id": 5}
+
+
 async def test_streaming_failures_and_approval_requests(wire):
     fake, crm, client = wire
     failed = await stream_events(fake, input="customer 999999", tools=[mcp_tool(crm, require_approval="never")])

@@ -186,7 +186,6 @@ def _approval_without_list(setting: str | ApprovalRules) -> Any:
 
 def _unlistable(loaded: LoadedConfig, spec: HostedSpec, agent: str | None, listing: Listing | None) -> str:
     """Why the config needs the tool list, and why agentdeck has none."""
-    cfg = loaded.config.servers[spec.name]
     if spec.policy == "no_destructive":
         key, what = ("servers", spec.name, "policy"), "policy no_destructive"
     elif isinstance(spec.approval, ApprovalRules) and needs_listing(
@@ -199,7 +198,7 @@ def _unlistable(loaded: LoadedConfig, spec: HostedSpec, agent: str | None, listi
         key, what = ("servers", spec.name, "tools"), "tool globs or a block list"
     if listing is not None and listing.error:
         cause = f"agentdeck could not list its tools ({listing.error})"
-    elif spec.probe_url is None or isinstance(cfg, HostedServerConfig) and not cfg.server_url:
+    elif spec.probe_url is None:
         cause = "only OpenAI can reach it (connector or tunnel), so agentdeck cannot list its tools"
     else:
         cause = "its tools were not listed"

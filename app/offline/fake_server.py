@@ -25,7 +25,7 @@ from app.offline import hosted, responses_wire
 from app.offline.rules import Decision, RuleSet, decide, estimate_tokens, read_conversation
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-MAX_STORED = 10_000
+MAX_STORED = 2_000  # previous_response_id reaches back this many responses
 
 
 @dataclass
