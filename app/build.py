@@ -11,7 +11,7 @@ from agents import Agent, RunContextWrapper
 from agents.mcp import MCPUtil
 
 from app.config.loader import LoadedConfig
-from app.errors import ConfigError
+from app.errors import AgentdeckError, ConfigError
 from app.hosted.spec import Listing, hosted_spec, tool_config
 from app.providers import Models
 
@@ -144,41 +144,65 @@ def build_agents(
     servers: dict[str, Any],
     only: list[str] | None = None,
     listings: dict[str, Listing] | None = None,
+    unavailable: dict[str, str] | None = None,
+    existing: dict[str, DeckAgent] | None = None,
 ) -> dict[str, DeckAgent]:
-    """The agents (all, or `only` these), wired to the connected servers they name.
+    """The agents (all, or `only` these, added to `existing`), wired to the connected servers they name.
 
-    `listings` holds what agentdeck saw of hosted servers, to turn filters into tool names.
+    `listings` holds what agentdeck saw of hosted servers, to turn filters into tool names. With
+    `unavailable`, an agent that cannot be built (nor those that use it) is left out and the reason
+    recorded there, instead of failing the whole build.
     """
     from app.hosted.runtime import HostedCallRecorder
 
-    cfg = loaded.config
-    built: dict[str, DeckAgent] = {}
+    built: dict[str, DeckAgent] = dict(existing or {})
     for name in agent_order(loaded):
-        if only is not None and name not in only:
+        if (only is not None and name not in only) or name in built:
             continue
-        spec = cfg.agents[name]
-        hosted, labels = hosted_tools(loaded, name, listings or {})
-        as_tools = [
-            built[other].as_tool(
-                tool_name=_UNSAFE.sub("_", f"ask_{other}"),
-                tool_description=cfg.agents[other].description or f"Ask the {other} agent.",
-                max_turns=cfg.agents[other].max_turns,
-            )
-            for other in spec.as_tools
-        ]
-        built[name] = DeckAgent(
-            name=name,
-            instructions=instructions_for(loaded, name),
-            handoff_description=spec.description,
-            model=models.model_for(name),
-            model_settings=models.settings_for(name),
-            mcp_servers=[servers[s] for s in spec.servers if s in servers],
-            tools=[*hosted, *as_tools],
-            handoffs=[built[other] for other in spec.handoffs],
-            prefix_tool_names=spec.prefix_tool_names,
-            hooks=HostedCallRecorder(labels) if labels else None,
-        )
+        try:
+            built[name] = _build_one(loaded, models, servers, name, built, listings or {}, HostedCallRecorder)
+        except AgentdeckError as exc:
+            if unavailable is None:
+                raise
+            unavailable[name] = exc.message
     return built
+
+
+def _build_one(
+    loaded: LoadedConfig,
+    models: Models,
+    servers: dict[str, Any],
+    name: str,
+    built: dict[str, DeckAgent],
+    listings: dict[str, Listing],
+    recorder: Any,
+) -> DeckAgent:
+    cfg = loaded.config
+    spec = cfg.agents[name]
+    missing = [other for other in [*spec.handoffs, *spec.as_tools] if other not in built]
+    if missing:
+        raise ConfigError(f"it uses agent '{missing[0]}', which is unavailable")
+    hosted, labels = hosted_tools(loaded, name, listings)
+    as_tools = [
+        built[other].as_tool(
+            tool_name=_UNSAFE.sub("_", f"ask_{other}"),
+            tool_description=cfg.agents[other].description or f"Ask the {other} agent.",
+            max_turns=cfg.agents[other].max_turns,
+        )
+        for other in spec.as_tools
+    ]
+    return DeckAgent(
+        name=name,
+        instructions=instructions_for(loaded, name),
+        handoff_description=spec.description,
+        model=models.model_for(name),
+        model_settings=models.settings_for(name),
+        mcp_servers=[servers[s] for s in spec.servers if s in servers],
+        tools=[*hosted, *as_tools],
+        handoffs=[built[other] for other in spec.handoffs],
+        prefix_tool_names=spec.prefix_tool_names,
+        hooks=recorder(labels) if labels else None,
+    )
 
 
 async def offered_tools(agent: DeckAgent, servers: dict[str, Any]) -> list[tuple[str, str, Any]]:

@@ -61,6 +61,8 @@ class Deck:
         self.servers: dict[str, Any] = {}
         self.hosted: dict[str, HostedSpec] = {}
         self.listings: dict[str, Listing] = {}
+        # Agents outside the chosen one's closure that could not be built (all_agents), and why.
+        self.unavailable: dict[str, str] = {}
 
     def _agent_names(self) -> list[str]:
         """The agents this deck builds."""
@@ -131,9 +133,13 @@ class Deck:
             self.servers = self.pool.connected()
             if self.agent_name is not None:
                 models = self.models if self.options.with_models else _PlaceholderModels(self.loaded)
-                built = build_agents(
-                    self.loaded, models, self.servers, only=self._agent_names(), listings=self.listings
-                )
+                closure = agent_closure(self.loaded, self.agent_name)
+                built = build_agents(self.loaded, models, self.servers, only=closure, listings=self.listings)
+                if self.options.all_agents:
+                    # The other agents are there to switch to: one that cannot be built is reported, not fatal.
+                    built = build_agents(
+                        self.loaded, models, self.servers, None, self.listings, self.unavailable, existing=built
+                    )
                 self.agents = built
                 await check_tool_collisions(built, self.servers, self.loaded)
         except BaseException:
@@ -169,6 +175,7 @@ class Deck:
         from app.remote_mcp import is_local_url
 
         out = self.pool.warnings() if self.pool else []
+        out += [f"agent '{name}' is unavailable: {why}" for name, why in self.unavailable.items()]
         for name, spec in self.hosted.items():
             users = [a for a in self.agents if name in self.loaded.config.agents[a].servers]
             if spec.server_url and is_local_url(spec.server_url) and any(self.models.is_openai(a) for a in users):

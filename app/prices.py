@@ -36,13 +36,13 @@ class PriceTable:
 
     def cost(self, model: str | None, usage: Mapping[str, int] | None) -> float | None:
         """Estimated dollars for the usage; None when the model has no price. `model=None` is the offline model."""
-        if not usage:
-            return 0.0 if model is None else None
         if model is None:
             return 0.0
         price = self.price(model)
         if price is None:
             return None
+        if not usage:
+            return 0.0  # a run that failed before any model answer
         cached = usage.get("cached_input_tokens", 0) if price.cached_input is not None else 0
         fresh = usage.get("input_tokens", 0) - cached
         total = (

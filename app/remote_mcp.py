@@ -112,10 +112,10 @@ def _classify(exc: BaseException, log: _StatusLog) -> RemoteMcpError:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     if isinstance(exc, httpx2.HTTPStatusError):
-        return RemoteMcpError(f"HTTP status code {http_reason(exc.response.status_code)}", exc.response.status_code)
+        return RemoteMcpError(f"Http status code: {http_reason(exc.response.status_code)}", exc.response.status_code)
     if log.statuses:
         status = log.statuses[-1]
-        return RemoteMcpError(f"HTTP status code {http_reason(status)}", status)
+        return RemoteMcpError(f"Http status code: {http_reason(status)}", status)
     if isinstance(exc, httpx2.TimeoutException):
         return RemoteMcpError("the server did not answer in time", unreachable=True)
     if isinstance(exc, httpx2.TransportError):

@@ -48,9 +48,11 @@ def server_of(deck: Deck, tool_name: str) -> str | None:
 
 
 def _usage_dict(usage: Any) -> dict[str, int]:
+    details = getattr(usage, "input_tokens_details", None)
     return {
         "requests": usage.requests,
         "input_tokens": usage.input_tokens,
+        "cached_input_tokens": getattr(details, "cached_tokens", 0) or 0,
         "output_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
     }

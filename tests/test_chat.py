@@ -249,11 +249,11 @@ def test_switching_agents_uses_their_servers_and_a_broken_one_of_another_agent_i
     text = config.read_text().replace(
         "agents:\n", "  broken: {transport: stdio, command: /nonexistent/server}\nagents:\n"
     )
-    config.write_text(text + "  third: {servers: [broken]}\n")
+    config.write_text(text + "  third: {servers: [broken]}\n  keyless: {provider: openai}\n")
     env = clean_env(AGENTDECK_STATE_DIR=str(chat_project["state"]))
     proc = subprocess.run(
         [PY, "-m", "app", "chat", "--new"],
-        input="add 1 and 2\n/servers\n/agent other\nadd 3 and 4\n",
+        input="add 1 and 2\n/servers\n/agent keyless\n/agent other\nadd 3 and 4\n",
         capture_output=True, text=True, cwd=chat_project["dir"], env=env, timeout=90,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -261,6 +261,8 @@ def test_switching_agents_uses_their_servers_and_a_broken_one_of_another_agent_i
     lines = proc.stdout.splitlines()
     assert lines[0] == "Sum is 3" and lines[-1] == "Sum is 7"
     assert any(line.split()[:2] == ["broken", "failed"] for line in lines)
+    assert "warning: agent 'keyless' is unavailable: provider 'openai' needs an API key" in proc.stderr
+    assert "agent 'keyless' is unavailable: provider 'openai' needs an API key, but OPENAI_API_KEY is not set" in lines
 
 
 def test_chat_usage_errors(chat_project):

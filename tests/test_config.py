@@ -271,3 +271,13 @@ def test_json_schema_describes_the_config():
     schema = Config.model_json_schema()
     assert set(schema["properties"]) == {"providers", "defaults", "servers", "agents"}
     assert schema["additionalProperties"] is False
+
+
+def test_redact_url_masks_passwords_and_query_values():
+    from app.config.redact import redact_url
+
+    assert (
+        redact_url("https://admin:s3cret@host.example/mcp?token=abc&x=1")
+        == "https://admin:***@host.example/mcp?token=***&x=***"
+    )
+    assert redact_url("http://127.0.0.1:8000/mcp") == "http://127.0.0.1:8000/mcp"

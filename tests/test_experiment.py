@@ -81,6 +81,47 @@ def test_rows_expand_question_by_question_with_stable_ids():
     assert out[-1].error == "bad" and out[-1].question == "q2" and out[-1].repeat == 2
 
 
+def test_prices_cost_tokens_and_failed_rows_cost_nothing():
+    from app.config.models import Price
+    from app.prices import PriceTable
+
+    prices = PriceTable({"mine": Price(input=2.0, output=8.0)})
+    usage = {"input_tokens": 1_000_000, "cached_input_tokens": 400_000, "output_tokens": 500_000}
+    assert prices.cost("gpt-5.6-luna", usage) == pytest.approx(0.6 + 0.04 + 3.0)  # cached input at $0.10
+    assert prices.cost("gpt-5.6-luna-2026-06-26", usage) == prices.cost("gpt-5.6-luna", usage)
+    assert prices.cost("mine", {"input_tokens": 10, "output_tokens": 10}) == pytest.approx(0.0001)
+    assert prices.cost("gpt-5.6-luna", None) == 0.0  # a row that failed before any answer
+    assert prices.cost("unknown-model", usage) is None and prices.cost(None, usage) == 0.0
+
+
+def test_report_counts_agreement_and_differences_from_rows(tmp_path):
+    from app.experiment.report import build
+
+    variants = [{"name": n, "model": "m", "hosted_servers": []} for n in ("base", "input")]
+    (tmp_path / "experiment.json").write_text(json.dumps({"variants": variants, "repeat": 1}))
+
+    def row(q, variant, status, output, ms, cost=0.01):
+        usage = {"requests": 1, "input_tokens": 10, "output_tokens": 2} if status != "error" else None
+        return {"id": f"{q}:{variant}:1", "question": q, "variant": variant, "repeat": 1, "line": 1, "input": f"Q {q}",
+                "output": output, "status": status, "tool_calls": [], "usage": usage, "approvals": 0,
+                "started_at": "t", "duration_ms": ms, "cost_usd": cost if usage else 0.0}  # fmt: skip
+
+    rows = [
+        row("a", "base", "ok", "Paris.", 100), row("a", "input", "ok", "  paris ", 300),
+        row("b", "base", "ok", "4", 200), row("b", "input", "ok", "5", 400),
+        row("c", "base", "ok", "x", 150), row("c", "input", "error", None, 50),
+    ]  # fmt: skip
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = {v["name"]: v for v in build(tmp_path).as_dict()["variants"]}
+    other = report["input"]
+    assert other["agreement"] == {"agree": 1, "compared": 2, "rate": 0.5}
+    assert other["differences"] == [
+        {"question": "b", "repeat": 1, "input": "Q b", "baseline_answer": "4", "answer": "5"}
+    ]
+    assert other["by_status"]["error"] == 1 and other["latency_ms"] == {"p50": 300.0, "p95": 400.0}
+    assert other["cost_usd"] == pytest.approx(0.02) and report["base"]["cost_usd"] == pytest.approx(0.03)
+
+
 def test_local_versus_hosted_offline_with_reports_that_match_the_rows(servers, tmp_path):
     env = servers()
     out = tmp_path / "run"

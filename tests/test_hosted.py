@@ -69,17 +69,17 @@ def test_globs_and_destructive_approval_become_exact_names_when_listed(write_con
         "server_url": "http://127.0.0.1:9/mcp",
         "headers": {"Authorization": "Bearer tok"},
         "allowed_tools": ["get_customer", "search_customers"],
-        "require_approval": "never",  # the only destructive tool is blocked
+        # Only the listed safe tools skip approval: a tool the listing did not show still asks.
+        "require_approval": {"never": {"tool_names": ["get_customer", "search_customers"]}},
     }
     loaded = hosted_config(
         write_config, HTTP + "\n    approval: destructive", ", tools: {allow: ['*customer*', update_email]}"
     )
     config = tool_config(loaded, hosted_spec(loaded, "crm"), "main", LISTING)
     assert "allowed_tools" not in config  # every tool passes: nothing to restrict
-    assert config["require_approval"] == {
-        "always": {"tool_names": ["update_email"]},
-        "never": {"tool_names": ["get_customer", "search_customers"]},
-    }
+    assert config["require_approval"] == {"never": {"tool_names": ["get_customer", "search_customers"]}}
+    loaded = hosted_config(write_config, HTTP + "\n    approval: {always: ['*']}")
+    assert tool_config(loaded, hosted_spec(loaded, "crm"), "main", LISTING)["require_approval"] == "always"
 
 
 def test_read_only_policy_is_sent_as_read_only_with_the_names_it_keeps(write_config):
@@ -116,6 +116,22 @@ def test_a_glob_that_cannot_be_resolved_is_a_config_error_saying_why(write_confi
     )
     with pytest.raises(ConfigError, match="servers.crm.policy: policy no_destructive .* only OpenAI can reach it"):
         tool_config(loaded, hosted_spec(loaded, "crm"), "main", None)
+
+
+def test_two_hosted_servers_with_one_label_are_a_config_error(write_config):
+    path = write_config(
+        """
+servers:
+  a: {transport: hosted, server_url: 'https://a.example/mcp', label: crm}
+  b: {transport: streamable_http, url: 'http://127.0.0.1:9/mcp', hosted: true, label: crm}
+agents:
+  main: {servers: [a, b]}
+"""
+    )
+    with pytest.raises(
+        ConfigError, match="agents.main.servers\\[1\\]: hosted servers 'a' and 'b' both use the label 'crm'"
+    ):
+        load_config(path, {})
 
 
 @pytest.mark.parametrize(
@@ -178,7 +194,8 @@ def test_run_json_shows_hosted_calls_and_the_exact_tool_config_sent(project):
     assert sent["server_url"] == crm.url and sent["headers"] == {"Authorization": "***"}
     assert "create_order" not in sent["allowed_tools"] and "read_query" not in sent["allowed_tools"]
     assert "get_customer" in sent["allowed_tools"]
-    assert sent["require_approval"]["always"] == {"tool_names": ["update_customer_email"]}
+    assert "get_customer" in sent["require_approval"]["never"]["tool_names"]
+    assert "update_customer_email" not in sent["require_approval"]["never"]["tool_names"]
     assert crm.token not in r.out + r.err
 
 
@@ -309,6 +326,11 @@ def test_tools_list_shows_hosted_tools_and_servers_check_probes_them(project):
     }
     assert rows["update_customer_email"]["kind"] == "destructive"
     assert "create_order" not in rows and "read_query" not in rows  # blocked by the server's globs
+    text = (project["dir"] / "agents.yaml").read_text()
+    (project["dir"] / "agents.yaml").write_text(text.replace("    approval: destructive\n", "    policy: read_only\n"))
+    read_only = {row["name"] for row in json.loads(run_cli("tools", "list", "--json", cwd=project["dir"]).out)}
+    assert "get_customer" in read_only and "update_customer_email" not in read_only
+    (project["dir"] / "agents.yaml").write_text(text)
     text = (project["dir"] / "agents.yaml").read_text()
     text = text.replace("servers:\n", "servers:\n  gmail: {transport: hosted, connector_id: connector_gmail}\n", 1)
     text = text.replace("servers:\n  gmail", "servers:\n  bad: {transport: streamable_http, "

@@ -102,6 +102,11 @@ async def test_lists_and_calls_over_streamable_http_with_a_bearer_token(wire):
     assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
     logged = fake.requests()[-1]["mcp"][0]
     assert logged["authorization"] == "***" and crm.token not in json.dumps(fake.requests())
+    secret_url = crm.url + "?api_key=k3y-in-url"
+    await create(client, input="hi", tools=[mcp_tool(crm, server_url=secret_url, headers={"X-Key": "h3ader"})])
+    logged = fake.requests()[-1]["mcp"][0]
+    assert logged["server_url"] == crm.url + "?api_key=***" and logged["headers"] == {"X-Key": "***"}
+    assert "k3y-in-url" not in json.dumps(fake.requests()) and "h3ader" not in json.dumps(fake.requests())
 
 
 async def test_a_server_that_speaks_only_sse_is_reached_by_falling_back(fake_openai, write_rules, customers_http):
@@ -153,7 +158,7 @@ async def test_a_wrong_token_or_an_unreachable_server_is_a_listing_error(wire):
     assert [o.type for o in wrong.output] == ["mcp_list_tools", "message"]
     assert (
         wrong.output[0].error
-        == "Error retrieving tool list from MCP server: 'crm'. HTTP status code 401 (Unauthorized)"
+        == "Error retrieving tool list from MCP server: 'crm'. Http status code: 401 (Unauthorized)"
     )
     assert wrong.output[0].tools == []
     dead = f"http://127.0.0.1:{free_port()}/mcp"
@@ -217,9 +222,14 @@ async def test_invalid_requests_are_rejected_as_the_api_does(wire):
         await client.responses.create(model="m", input="x", tools=[{"type": "mcp", "server_url": crm.url}])
     with pytest.raises(NotFoundError, match="Previous response with id 'resp_missing' not found"):
         await client.responses.create(model="m", input="x", previous_response_id="resp_missing")
-    answer = [{"type": "mcp_approval_response", "approval_request_id": "mcpr_nope", "approve": True}]
-    with pytest.raises(BadRequestError, match="No approval request found with id 'mcpr_nope'"):
-        await client.responses.create(model="m", input=answer, tools=[mcp_tool(crm)])
+    for approve in (True, False):
+        answer = [{"type": "mcp_approval_response", "approval_request_id": "mcpr_nope", "approve": approve}]
+        with pytest.raises(BadRequestError, match="No approval request found with id 'mcpr_nope'"):
+            await client.responses.create(model="m", input=answer, tools=[mcp_tool(crm)])
+    first = await create(client, input="email of 3 to a@example.com", tools=[mcp_tool(crm)])
+    answer = [{"type": "mcp_approval_response", "approval_request_id": first.output[-1].id, "approve": True}]
+    with pytest.raises(BadRequestError, match="No MCP tool with server_label 'crm'"):
+        await client.responses.create(model="m", previous_response_id=first.id, input=answer, tools=[])
 
 
 def _order(events: list[ResponseStreamEvent], item_id: str) -> list[str]:

@@ -48,6 +48,7 @@ async def drive(
     try:
         await run_batch(runner, rows, done, emit, stats, options, control)
     finally:
+        gc.unfreeze()
         await progress.close()
         writer.close()
         for sig in (signal.SIGINT, signal.SIGTERM):

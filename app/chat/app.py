@@ -104,7 +104,9 @@ class ChatApp:
                 mark = "*" if name == self.agent_name else " "
                 out.print(f"{mark} {name}  {spec.description or ''}".rstrip(), markup=False)
         elif cmd.name == "/agent":
-            if cmd.arg not in self.deck.agents:
+            if cmd.arg in self.deck.unavailable:
+                out.print(f"agent {cmd.arg!r} is unavailable: {self.deck.unavailable[cmd.arg]}", style="red")
+            elif cmd.arg not in self.deck.agents:
                 known = ", ".join(self.deck.agents)
                 out.print(f"unknown agent {cmd.arg!r}; agents: {known}", style="red")
             else:

@@ -101,7 +101,8 @@ def hosted_rows(deck: Deck, agent: str) -> list[dict[str, Any]]:
         listing = deck.listings.get(name)
         allowed = tool_config(deck.loaded, spec, agent, listing).get("allowed_tools")
         if listing is not None and listing.tools is not None:
-            names = allowed if isinstance(allowed, list) else [t.name for t in listing.tools]
+            names = allowed if isinstance(allowed, list) else (allowed or {}).get("tool_names")
+            names = [t.name for t in listing.tools] if names is None else names
             rows += [_row(t.name, name, t, hosted=True) for t in listing.tools if t.name in names]
             continue
         why = f"not listed: {listing.error}" if listing is not None and listing.error else "not listed"

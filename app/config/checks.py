@@ -106,6 +106,18 @@ def check_references(loaded: LoadedConfig) -> None:
                     fail(base + (key, i), f"unknown agent '{other}'{did_you_mean(other, agents)}")
                 if other == name:
                     fail(base + (key, i), f"agent '{name}' refers to itself")
+        labels: dict[str, str] = {}
+        for i, server in enumerate(agent.servers):
+            cfg_server = cfg.servers[server]
+            if runs_hosted(cfg_server):
+                label = getattr(cfg_server, "label", None) or server
+                if label in labels:
+                    fail(
+                        base + ("servers", i),
+                        f"hosted servers '{labels[label]}' and '{server}' both use the label '{label}'",
+                        hint="OpenAI tells hosted servers apart by label; give one of them another label",
+                    )
+                labels[label] = server
         _, provider = resolve_provider(loaded, name)
         for i, server in enumerate(agent.servers):
             if runs_hosted(cfg.servers[server]) and provider_api(provider) == "chat_completions":

@@ -126,9 +126,9 @@ def _differences(report: Report) -> str:
             continue
         out.append(f"<h2>Answers of {escape(v.name)} that differ from {escape(report.baseline)}</h2>")
         rows = "".join(
-            f"<tr class=diff><td>{escape(d['input'])}</td><td>{d['repeat']}</td>"
-            f'<td class="answer">{escape(str(d[report.baseline]))}</td>'
-            f'<td class="answer">{escape(str(d[v.name]))}</td></tr>'
+            f"<tr class=diff><td>{escape(d['input'])}</td><td>{escape(str(d['repeat']))}</td>"
+            f'<td class="answer">{escape(str(d["baseline_answer"]))}</td>'
+            f'<td class="answer">{escape(str(d["answer"]))}</td></tr>'
             for d in v.differences
         )
         head = f"<th>question</th><th>repeat</th><th>{escape(report.baseline)}</th><th>{escape(v.name)}</th>"

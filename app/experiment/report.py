@@ -129,8 +129,8 @@ def build(directory: Path) -> Report:
             report.agree += 1
         elif len(report.differences) < MAX_DIFFERENCES:
             report.differences.append(
-                {"question": row["question"], "repeat": row["repeat"], "input": row["input"], baseline: base[1],
-                 row["variant"]: row["output"]}
+                {"question": row["question"], "repeat": row["repeat"], "input": row["input"],
+                 "baseline_answer": base[1], "answer": row["output"]}
             )  # fmt: skip
     ordered = sorted(shown.values(), key=lambda q: (q["line"], q["question"]))
     latencies = {name: v.stats.latencies_ms for name, v in variants.items()}
@@ -200,7 +200,10 @@ def markdown(report: Report, title: str) -> str:
             lines += ["", f"## Answers of {v.name} that differ from {report.baseline}", ""]
             for d in v.differences:
                 lines += [f"- **{_cell(d['input'])}** (repeat {d['repeat']})"]
-                lines += [f"  - {report.baseline}: {_cell(d[report.baseline])}", f"  - {v.name}: {_cell(d[v.name])}"]
+                lines += [
+                    f"  - {report.baseline}: {_cell(d['baseline_answer'])}",
+                    f"  - {v.name}: {_cell(d['answer'])}",
+                ]
     lines += ["", "## Answers", ""]
     if report.total_questions > len(report.questions):
         lines += [f"The first {len(report.questions)} of {report.total_questions} questions.", ""]

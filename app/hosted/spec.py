@@ -165,12 +165,10 @@ def _approval_by_name(setting: str | ApprovalRules, tools: list[Any]) -> Any:
     else:
         assert isinstance(setting, ApprovalRules)
         ask = [t.name for t in tools if matches_any(t.name, setting.always) and not matches_any(t.name, setting.never)]
-    if not ask:
-        return "never"
-    if len(ask) == len(tools):
-        return "always"
-    rest = [t.name for t in tools if t.name not in ask]
-    return {"always": {"tool_names": ask}, "never": {"tool_names": rest}}
+    # Only the tools that need no approval are named: a tool the list did not show (added later, or
+    # different behind public_url) is on neither list, and OpenAI asks for it.
+    safe = [t.name for t in tools if t.name not in ask]
+    return {"never": {"tool_names": safe}} if safe else "always"
 
 
 def _approval_without_list(setting: str | ApprovalRules) -> Any:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app.config.redact import redact
+from app.config.redact import MASK, redact, redact_url
 from app.offline import hosted, responses_wire
 from app.offline.rules import Decision, RuleSet, decide, estimate_tokens, read_conversation
 
@@ -92,6 +93,16 @@ def _tool_names(tools: list[dict[str, Any]]) -> list[str]:
         if t.get("type") == "function":
             names.append(t.get("name") or t.get("function", {}).get("name"))
     return [n for n in names if n]
+
+
+def _masked(tool: dict[str, Any]) -> dict[str, Any]:
+    """A hosted MCP tool for the request log: header values, tokens and URL credentials masked."""
+    out = redact(tool)
+    if isinstance(tool.get("headers"), dict):
+        out["headers"] = {name: MASK for name in tool["headers"]}
+    if isinstance(tool.get("server_url"), str):
+        out["server_url"] = redact_url(tool["server_url"])
+    return out
 
 
 def _invalid(message: str, param: str | None, status: int) -> JSONResponse:
@@ -171,7 +182,7 @@ def build_app(state: FakeState) -> Starlette:
                 "stream": bool(body.get("stream")),
                 "tools": _tool_names(body.get("tools", [])),
                 # Hosted MCP tools as sent, with credentials masked (the log is served over HTTP).
-                "mcp": [redact(t) for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "mcp"],
+                "mcp": [_masked(t) for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "mcp"],
                 "previous_response_id": body.get("previous_response_id"),
                 "input": [i.get("type") or i.get("role") for i in raw_input if isinstance(i, dict)]
                 if isinstance(raw_input, list)
@@ -209,8 +220,7 @@ def build_app(state: FakeState) -> Starlette:
         context = [*state.stored.get(previous, []), *new_items] if previous else new_items
         tools = body.get("tools") or []
         try:
-            hosted.validate_tools(tools)
-            hosted.pending_approvals(context)
+            hosted.pending_approvals(context, set(hosted.validate_tools(tools)))
         except hosted.RequestError as exc:
             return _invalid(exc.message, exc.param, 400)
         model = body.get("model", "offline")
@@ -227,7 +237,8 @@ def build_app(state: FakeState) -> Starlette:
         if body.get("stream"):
             chunks = responses_wire.stream(response_id, model, phases, finish, state.chunk_delay, previous)
             return StreamingResponse(chunks, media_type="text/event-stream")
-        items = [phase.item async for phase in phases if phase.kind == "done"]
+        async with aclosing(phases):  # closes the MCP sessions in this task, whatever happens
+            items = [phase.item async for phase in phases if phase.kind == "done"]
         usage = finish(items)
         return JSONResponse(responses_wire.response_object(response_id, model, items, usage, "completed", previous))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,6 +203,7 @@ class HostedServer:
                 self.tools = {t.name: t for t in infos if allowed(self.config, t)}
         self.listed = reason is None
         item["tools"] = [t.entry for t in self.tools.values()]
+        # The API's wording: "Error retrieving tool list from MCP server: 'x'. Http status code: 401 (Unauthorized)".
         item["error"] = f"Error retrieving tool list from MCP server: '{self.label}'. {reason}" if reason else None
         return item
 
@@ -240,27 +241,33 @@ class HostedServer:
         return done
 
 
-def pending_approvals(context: list[Any]) -> list[tuple[Any, Any]]:
-    """Approved `mcp_approval_response`s whose call has not run yet, with their requests."""
+def pending_approvals(context: list[Any], labels: set[str]) -> list[tuple[Any, Any]]:
+    """Approved `mcp_approval_response`s whose call has not run yet, with their requests.
+
+    RequestError (a 400, as the API answers) for a response to no known request, or to a request
+    whose server is not among this request's tools.
+    """
     requests = {get(i, "id"): i for i in context if get(i, "type") == "mcp_approval_request"}
     executed = {get(i, "approval_request_id") for i in context if get(i, "type") == "mcp_call"}
     out = []
     for item in context:
-        if get(item, "type") != "mcp_approval_response" or not get(item, "approve"):
+        if get(item, "type") != "mcp_approval_response":
             continue
         request_id = get(item, "approval_request_id")
-        if request_id in executed:
-            continue
         if request_id not in requests:
             raise RequestError(f"No approval request found with id '{request_id}'.", "input")
-        out.append((requests[request_id], item))
-        executed.add(request_id)
+        label = get(requests[request_id], "server_label")
+        if label not in labels:
+            raise RequestError(f"No MCP tool with server_label '{label}' for approval request '{request_id}'.", "tools")
+        if get(item, "approve") and request_id not in executed:
+            out.append((requests[request_id], item))
+            executed.add(request_id)
     return out
 
 
 async def respond(
     rules: RuleSet, instructions: str | None, context: list[Any], tools: list[Any], meter: Meter | None = None
-) -> AsyncIterator[Phase]:
+) -> AsyncGenerator[Phase, None]:
     """The output items of one Responses request, as they happen (hosted calls run here)."""
     servers = {label: HostedServer(label, cfg) for label, cfg in validate_tools(tools).items()}
     functions = [str(t.get("name")) for t in tools or [] if isinstance(t, dict) and t.get("type") == "function"]
@@ -278,10 +285,8 @@ async def respond(
                 listing = {**await server.list(stack), "id": listing["id"]}
                 produced.append(listing)
                 yield Phase("done", listing)
-        for request, _response in pending_approvals(context):
-            server = servers.get(get(request, "server_label"))
-            if server is None:
-                raise RequestError(f"No MCP tool with server_label '{get(request, 'server_label')}'.", "tools")
+        for request, _response in pending_approvals(context, set(servers)):
+            server = servers[get(request, "server_label")]
             call = _call_item(server.label, get(request, "name"), get(request, "arguments"), new_id("mcp"))
             call["approval_request_id"] = get(request, "id")
             yield Phase("added", call)

@@ -84,6 +84,8 @@ class OfflineModel(Model):
         self, instructions: str | None, input: str | list[Any], functions: list[str], hosted: list[dict[str, Any]]
     ) -> tuple[list[Any], str | None, list[dict[str, Any]], str | None, Usage]:
         """As the Responses API would answer with hosted MCP tools: OpenAI's part is played here."""
+        from contextlib import aclosing
+
         from openai.types.responses import ResponseOutputItem
         from pydantic import TypeAdapter
 
@@ -92,8 +94,8 @@ class OfflineModel(Model):
         items = [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
         tools = [*hosted, *({"type": "function", "name": n} for n in functions)]
         meter = Meter(estimate_tokens((instructions or "") + json.dumps(input, default=str, ensure_ascii=False)))
-        phases = respond(self.rules, instructions, items, tools, meter)
-        done = [phase async for phase in phases if phase.kind == "done"]
+        async with aclosing(respond(self.rules, instructions, items, tools, meter)) as phases:
+            done = [phase async for phase in phases if phase.kind == "done"]
         adapter: TypeAdapter[Any] = TypeAdapter(ResponseOutputItem)
         output = [adapter.validate_python(phase.item) for phase in done]
         calls = [

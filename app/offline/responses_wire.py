@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any
 
 from app.offline.hosted import Phase
@@ -139,7 +140,7 @@ async def _closing(ev: _Events, idx: int, item: dict[str, Any], chunk_delay: flo
 async def stream(
     response_id: str,
     model: str,
-    phases: AsyncIterator[Phase],
+    phases: AsyncGenerator[Phase, None],
     finish: Callable[[list[dict[str, Any]]], tuple[int, int]],
     chunk_delay: float = 0.0,
     previous_response_id: str | None = None,
@@ -152,17 +153,19 @@ async def stream(
     items: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     try:
-        async for phase in phases:
-            item = phase.item
-            if item["id"] not in index:
-                index[item["id"]] = len(items)
-                items.append(item)
-                async for chunk in _opening(ev, index[item["id"]], item):
-                    yield chunk
-            if phase.kind == "done":
-                items[index[item["id"]]] = item
-                async for chunk in _closing(ev, index[item["id"]], item, chunk_delay):
-                    yield chunk
+        # A client that hangs up mid-stream cancels this task; the hosted MCP sessions close here with it.
+        async with aclosing(phases):
+            async for phase in phases:
+                item = phase.item
+                if item["id"] not in index:
+                    index[item["id"]] = len(items)
+                    items.append(item)
+                    async for chunk in _opening(ev, index[item["id"]], item):
+                        yield chunk
+                if phase.kind == "done":
+                    items[index[item["id"]]] = item
+                    async for chunk in _closing(ev, index[item["id"]], item, chunk_delay):
+                        yield chunk
     except Exception as exc:  # noqa: BLE001 - the API reports mid-stream failures as an error event
         yield ev(type="error", code="server_error", message=f"The fake server failed: {exc}", param=None)
         return
