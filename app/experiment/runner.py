@@ -86,11 +86,12 @@ async def open_decks(stack: AsyncExitStack, plans: list[VariantPlan]) -> dict[st
         return deck
 
     results = await asyncio.gather(*(enter(p) for p in plans), return_exceptions=True)
-    decks: dict[str, Deck] = {}
-    for plan, result in zip(plans, results, strict=True):
-        if isinstance(result, Deck):
-            decks[plan.name] = result
-            stack.push_async_callback(result.__aexit__, None, None, None)
+    decks = {plan.name: result for plan, result in zip(plans, results, strict=True) if isinstance(result, Deck)}
+
+    async def close() -> None:
+        await asyncio.gather(*(deck.__aexit__(None, None, None) for deck in decks.values()))
+
+    stack.push_async_callback(close)
     for plan, result in zip(plans, results, strict=True):
         if isinstance(result, AgentdeckError):
             result.message = f"variant '{plan.name}': {result.message}"
