@@ -48,14 +48,19 @@ def start_fake(rules: Path, latency: float) -> tuple[subprocess.Popen[str], str]
     return proc, proc.stdout.readline().strip()
 
 
-def batch_run(work: Path, base_url: str, queries: int, concurrency: int) -> dict[str, object]:
+def write_config(work: Path, base_url: str, model: str = "bench-model") -> None:
+    """agents.yaml: the fake model, and the filesystem server over stdio with a cached tool list."""
     server_args = ["-m", "servers.filesystem", "--root", str(work / "root")]
     (work / "agents.yaml").write_text(
         f"providers:\n  fake: {{kind: openai_compatible, base_url: '{base_url}', api_key: bench}}\n"
         f"servers:\n  fs: {{transport: stdio, command: {sys.executable}, args: {server_args!r}, cwd: {ROOT},"
         " cache_tools: true}\n"
-        "agents:\n  main: {provider: fake, model: bench-model, servers: [fs]}\n"
+        f"agents:\n  main: {{provider: fake, model: {model}, servers: [fs]}}\n"
     )
+
+
+def batch_run(work: Path, base_url: str, queries: int, concurrency: int) -> dict[str, object]:
+    write_config(work, base_url)
     (work / "q.txt").write_text("".join(f"read note{i % 10}.txt\n" for i in range(queries)))
     cmd = [sys.executable, "-m", "app", "batch", "q.txt", "-o", "out.jsonl", "--overwrite"]
     cmd += ["--concurrency", str(concurrency), "--summary", "summary.json"]

@@ -22,7 +22,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from bench_batch import ROOT, RULES, start_fake  # the same fake model and rules as the batch bench
+from bench_batch import RULES, start_fake, write_config  # the same fake model and rules as the batch bench
 
 
 def timed(cmd: list[str], cwd: Path, rows: Path) -> tuple[float, float]:
@@ -55,13 +55,7 @@ def main() -> None:
     (work / "rules.yaml").write_text(RULES)
     fake, base_url = start_fake(work / "rules.yaml", args.latency)
     try:
-        server_args = ["-m", "servers.filesystem", "--root", str(work / "root")]
-        (work / "agents.yaml").write_text(
-            f"providers:\n  fake: {{kind: openai_compatible, base_url: '{base_url}', api_key: bench}}\n"
-            f"servers:\n  fs: {{transport: stdio, command: {sys.executable}, args: {server_args!r}, cwd: {ROOT},"
-            " cache_tools: true}\n"
-            "agents:\n  main: {provider: fake, model: gpt-5.6-luna, servers: [fs]}\n"
-        )
+        write_config(work, base_url, model="gpt-5.6-luna")
         questions = [f"read note{i % 10}.txt #{i}" for i in range(args.questions)]
         (work / "q.txt").write_text("".join(f"{q}\n" for q in questions))
         # The batch gets each question twice, as the experiment runs it once per variant.

@@ -133,8 +133,13 @@ def write_meta(experiment: Experiment, directory: Path, repeat: int, resume: boo
         "written_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".experiment.json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write_atomic(path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write beside the file and rename over it, so a kill never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
@@ -154,11 +159,6 @@ def write_reports(directory: Path) -> tuple[Any, list[Path]]:
         "report.md": report.markdown(built, title),
         "report.html": html.render(built, title, subtitle.lstrip(" —")),
     }
-    paths = []
     for name, text in files.items():
-        path = directory / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        paths.append(path)
-    return built, paths
+        _write_atomic(directory / name, text)
+    return built, [directory / name for name in files]
