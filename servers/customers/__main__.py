@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from servers.serving import add_serving_args, run_from_args
+from servers.serving import ArgumentParser, add_serving_args, run_from_args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,9 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     from servers.customers.server import build_server
     from servers.customers.sql_guard import QueryLimits
 
-    parser = argparse.ArgumentParser(
-        prog="agentdeck serve customers", description="A customer database MCP server (SQLite)."
-    )
+    parser = ArgumentParser(prog="agentdeck serve customers", description="A customer database MCP server (SQLite).")
     parser.add_argument(
         "--db", default="customers.db", help="database file; created and seeded if missing (default ./customers.db)"
     )

@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from servers import package_version
 from servers.customers.db import SCHEMA, connect
 from servers.customers.sql_guard import QueryLimits, QueryRejected, read_query
 
@@ -182,6 +183,7 @@ def build_server(path: Path, limits: QueryLimits | None = None) -> MCPServer:
     store = CustomerDB(path, limits or QueryLimits())
     mcp = MCPServer(
         "customer-db",
+        version=package_version(),
         instructions="Customer, order and revenue data. Prefer the typed tools; read_query runs read-only SQL.",
         log_level="WARNING",
     )

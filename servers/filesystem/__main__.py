@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from servers.serving import add_serving_args, run_from_args
+from servers.serving import ArgumentParser, add_serving_args, run_from_args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,7 +12,7 @@ def main(argv: list[str] | None = None) -> None:
     from servers.filesystem.paths import make_roots
     from servers.filesystem.server import Limits, build_server
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="agentdeck serve filesystem", description="A filesystem MCP server confined to allowed directories."
     )
     parser.add_argument("--root", action="append", default=[], help="an allowed directory (repeatable)")

@@ -21,6 +21,17 @@ _RACE = "Access denied - the path changed while it was being used (a symlink app
 
 
 @contextlib.contextmanager
+def reported_as(path: str, path2: str | None = None) -> Iterator[None]:
+    """Re-raise an OSError against the validated path(s): a dir_fd call only knows one bare component."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise  # not from a system call: no path to report
+        raise OSError(exc.errno, exc.strerror, path, None, path2) from exc
+
+
+@contextlib.contextmanager
 def open_dir(real_dir: str, roots: list[Root]) -> Iterator[int]:
     """A descriptor for `real_dir`, reached from its root one component at a time without following links."""
     root = root_of(real_dir, roots)
@@ -64,7 +75,7 @@ def split(real: str) -> tuple[str, str]:
 def read_bytes(real: str, roots: list[Root], limit: int) -> bytes:
     """Read a regular file without following a link in any component; refuse files over `limit`."""
     parent, name = split(real)
-    with open_dir(parent, roots) as dfd:
+    with reported_as(real), open_dir(parent, roots) as dfd:
         fd = _open_nofollow(name, os.O_RDONLY, dfd)
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
@@ -81,7 +92,7 @@ def read_bytes(real: str, roots: list[Root], limit: int) -> bytes:
 def write_bytes(real: str, roots: list[Root], data: bytes) -> None:
     """Create the file, or overwrite an existing regular file in place (never through a link)."""
     parent, name = split(real)
-    with open_dir(parent, roots) as dfd:
+    with reported_as(real), open_dir(parent, roots) as dfd:
         for _ in range(3):
             try:
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644, dir_fd=dfd)
@@ -119,22 +130,25 @@ def make_dirs(real: str, roots: list[Root]) -> None:
     root = root_of(real, roots)
     if root is None:
         raise AccessDenied(f"Access denied - {real} is outside the allowed directories")
-    fd = os.open(root.path, _DIR_FLAGS)
-    try:
-        rel = os.path.relpath(real, root.path)
-        for part in [] if rel == "." else rel.split(os.sep):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=fd)
-            try:
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise AccessDenied(f"Access denied - {part} exists and is not a directory (or is a link)") from None
-                raise
+    with reported_as(real):
+        fd = os.open(root.path, _DIR_FLAGS)
+        try:
+            rel = os.path.relpath(real, root.path)
+            for part in [] if rel == "." else rel.split(os.sep):
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                try:
+                    nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise AccessDenied(
+                            f"Access denied - {part} exists and is not a directory (or is a link)"
+                        ) from None
+                    raise
+                os.close(fd)
+                fd = nxt
+        finally:
             os.close(fd)
-            fd = nxt
-    finally:
-        os.close(fd)
 
 
 def _renameat2_noreplace() -> object | None:
@@ -156,13 +170,13 @@ def move(src_real: str, dst_real: str, roots: list[Root]) -> None:
     """Rename inside pinned directories; an existing destination is refused (atomically on Linux)."""
     src_parent, src_name = split(src_real)
     dst_parent, dst_name = split(dst_real)
-    with open_dir(src_parent, roots) as sfd, open_dir(dst_parent, roots) as dfd:
+    with reported_as(src_real, dst_real), open_dir(src_parent, roots) as sfd, open_dir(dst_parent, roots) as dfd:
         try:
             os.stat(dst_name, dir_fd=dfd, follow_symlinks=False)
         except FileNotFoundError:
             pass
         else:
-            raise FileExistsError(errno.EEXIST, "Destination already exists", dst_real)
+            raise FileExistsError(errno.EEXIST, "Destination already exists", src_real, None, dst_real)
         if _renameat2 is not None:
             rc = _renameat2(sfd, os.fsencode(src_name), dfd, os.fsencode(dst_name), _RENAME_NOREPLACE)  # type: ignore[operator]
             if rc == 0:

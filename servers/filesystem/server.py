@@ -25,7 +25,9 @@ from mcp.types import (
 )
 from pydantic import BaseModel, Field
 
+from servers import package_version
 from servers.filesystem import pinned
+from servers.filesystem.errors import os_error_text
 from servers.filesystem.formats import (
     apply_edits,
     fenced_diff,
@@ -105,32 +107,32 @@ class Files:
         return True
 
 
-def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn OS and validation errors into tool errors with the reference server's wording."""
+def _errors(syscall: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn OS and validation errors into tool errors with the reference server's wording.
+
+    `syscall` is the Node fs call the reference tool would have failed in (open, scandir, stat...).
+    """
     import functools
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ToolError:
-            raise
-        except AccessDenied as exc:
-            raise ToolError(str(exc)) from None
-        except FileNotFoundError as exc:
-            raise ToolError(f"ENOENT: no such file or directory, '{exc.filename or ''}'") from None
-        except FileExistsError as exc:
-            raise ToolError(f"Destination already exists: {exc.filename}") from None
-        except IsADirectoryError as exc:
-            raise ToolError(f"EISDIR: illegal operation on a directory, '{exc.filename or ''}'") from None
-        except NotADirectoryError as exc:
-            raise ToolError(f"ENOTDIR: not a directory, '{exc.filename or ''}'") from None
-        except PermissionError as exc:
-            raise ToolError(f"EACCES: permission denied, '{exc.filename or ''}'") from None
-        except (OSError, ValueError) as exc:
-            raise ToolError(str(exc)) from None
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except ToolError:
+                raise
+            except AccessDenied as exc:
+                raise ToolError(str(exc)) from None
+            except FileExistsError as exc:
+                raise ToolError(f"Destination already exists: {exc.filename2 or exc.filename}") from None
+            except OSError as exc:
+                raise ToolError(os_error_text(exc, syscall)) from None
+            except ValueError as exc:
+                raise ToolError(str(exc)) from None
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
@@ -138,6 +140,7 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
     fs = Files(roots, limits or Limits())
     mcp = MCPServer(
         "secure-filesystem-server",
+        version=package_version(),
         instructions="Read and change files inside the allowed directories only. "
         "Call list_allowed_directories first; relative paths resolve against them.",
         log_level="WARNING",
@@ -156,19 +159,19 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
         return text_result(text)
 
     @tool(title="Read Text File", annotations=READ_ONLY)
-    @_errors
+    @_errors("open")
     def read_text_file(path: str, head: int | None = None, tail: int | None = None) -> TextResult:
         """Read a file as UTF-8 text. `head`/`tail` return only the first/last N lines. Only inside allowed directories."""
         return head_tail(path, head, tail)
 
     @tool(title="Read File (Deprecated)", annotations=READ_ONLY)
-    @_errors
+    @_errors("open")
     def read_file(path: str, head: int | None = None, tail: int | None = None) -> TextResult:
         """DEPRECATED: Use read_text_file instead."""
         return head_tail(path, head, tail)
 
     @tool(title="Read Media File", annotations=READ_ONLY)
-    @_errors
+    @_errors("open")
     def read_media_file(path: str) -> Annotated[CallToolResult, MediaOutput]:
         """Read an image or audio file; returns base64 data with its MIME type."""
         real = fs.check(path)
@@ -197,12 +200,14 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
                 content = fs.read_text(fs.check(p), budget)
                 budget -= len(content.encode())
                 parts.append(f"{p}:\n{content}\n")
-            except (ToolError, AccessDenied, OSError, ValueError) as exc:
+            except OSError as exc:
+                parts.append(f"{p}: Error - {os_error_text(exc, 'open')}")
+            except (ToolError, AccessDenied, ValueError) as exc:
                 parts.append(f"{p}: Error - {exc}")
         return text_result("\n---\n".join(parts))
 
     @tool(title="Write File", annotations=_write_annotations(idempotent=True, destructive=True))
-    @_errors
+    @_errors("open")
     def write_file(path: str, content: str) -> TextResult:
         """Create a file or overwrite it completely. Parent directories must exist."""
         real = fs.check(path, write=True)
@@ -212,7 +217,7 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
         return text_result(f"Successfully wrote to {path}")
 
     @tool(title="Edit File", annotations=_write_annotations(idempotent=False, destructive=True))
-    @_errors
+    @_errors("open")
     def edit_file(path: str, edits: list[Edit], dryRun: bool = False) -> TextResult:  # noqa: N803
         """Apply text edits in order (exact match, or line-wise ignoring whitespace); returns a git-style diff."""
         real = fs.check(path, write=not dryRun)
@@ -228,14 +233,14 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
         return text_result(fenced_diff(unified_diff(path, before, after)))
 
     @tool(title="Create Directory", annotations=_write_annotations(idempotent=True, destructive=False))
-    @_errors
+    @_errors("mkdir")
     def create_directory(path: str) -> TextResult:
         """Create a directory and any missing parents; succeeds if it already exists."""
         pinned.make_dirs(fs.check(path, write=True), roots)
         return text_result(f"Successfully created directory {path}")
 
     @tool(title="List Directory", annotations=READ_ONLY)
-    @_errors
+    @_errors("scandir")
     def list_directory(path: str) -> TextResult:
         """List a directory's entries, each marked [DIR] or [FILE]."""
         with os.scandir(fs.check(path)) as it:
@@ -243,7 +248,7 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
         return text_result("\n".join(lines))
 
     @tool(title="List Directory with Sizes", annotations=READ_ONLY)
-    @_errors
+    @_errors("scandir")
     def list_directory_with_sizes(path: str, sortBy: Literal["name", "size"] = "name") -> TextResult:  # noqa: N803
         """List a directory's entries with sizes, sorted by name or size, plus totals."""
         entries = []
@@ -273,7 +278,7 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
         return text_result("\n".join(lines))
 
     @tool(title="Directory Tree", annotations=READ_ONLY)
-    @_errors
+    @_errors("scandir")
     def directory_tree(path: str, excludePatterns: list[str] | None = None) -> TextResult:  # noqa: N803
         """A recursive JSON tree of files and directories (links are not followed)."""
         base = fs.check(path)
@@ -303,7 +308,7 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
         return text_result(json.dumps(build(base), indent=2, ensure_ascii=False))
 
     @tool(title="Move File", annotations=_write_annotations(idempotent=False, destructive=True))
-    @_errors
+    @_errors("rename")
     def move_file(source: str, destination: str) -> TextResult:
         """Move or rename a file or directory. Fails if the destination exists."""
         src, dst = fs.check(source, write=True), fs.check(destination, write=True)
@@ -313,7 +318,7 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
         return text_result(f"Successfully moved {source} to {destination}")
 
     @tool(title="Search Files", annotations=READ_ONLY)
-    @_errors
+    @_errors("scandir")
     def search_files(path: str, pattern: str, excludePatterns: list[str] | None = None) -> TextResult:  # noqa: N803
         """Find entries whose path relative to `path` matches a glob (`**/*.py`); excluded directories are pruned."""
         base = fs.check(path)
@@ -350,7 +355,7 @@ def build_server(roots: list[Root], limits: Limits | None = None) -> MCPServer:
         return text_result("\n".join(found) if found else "No matches found")
 
     @tool(title="Get File Info", annotations=READ_ONLY)
-    @_errors
+    @_errors("stat")
     def get_file_info(path: str) -> TextResult:
         """Size, creation/modification/access times, type and permissions."""
         st = os.stat(fs.check(path))
