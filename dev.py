@@ -19,11 +19,6 @@ BOOT = ROOT / ".uv-bootstrap"
 VENV = ROOT / ".venv"
 BIN = "Scripts" if os.name == "nt" else "bin"
 
-DEMO_FILES = {
-    "notes.md": "# Project notes\n\n- agentdeck wires OpenAI agents to MCP servers.\n- The demo runs offline without an API key.\n",
-    "todo.txt": "write the README\nadd a customer database server\nship the terminal chat\n",
-    "data/numbers.csv": "name,value\nalpha,1\nbeta,2\n",
-}
 DEMO_QUESTIONS = [
     ["What files are in the workspace?"],
     ["Read notes.md"],
@@ -65,12 +60,6 @@ def sync() -> dict[str, str]:
 
 def demo() -> None:
     env = sync()
-    workspace = ROOT / "demo" / "workspace"
-    for rel, text in DEMO_FILES.items():
-        target = workspace / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            target.write_text(text, encoding="utf-8")
     agentdeck = VENV / BIN / "agentdeck"
     sh(agentdeck, "config", "validate", env=env)
     sh(agentdeck, "tools", "list", env=env)

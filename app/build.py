@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,20 +10,11 @@ from agents.mcp import MCPUtil
 
 from app.config.loader import LoadedConfig
 from app.errors import AgentdeckError, ConfigError
+from app.filters import UNSAFE_CHARS, check_collisions, prefixed_name
 from app.hosted.spec import Listing, hosted_spec, tool_config
 from app.providers import Models
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. Use the tools you are given when they help."
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def prefixed_name(server: str, tool: str) -> str:
-    """`server__tool`, made safe for function-calling APIs (64 characters at most)."""
-    name = _UNSAFE.sub("_", f"{server}__{tool}")
-    if len(name) > 64:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-        name = f"{name[:55]}_{digest}"
-    return name
 
 
 @dataclass
@@ -185,7 +174,7 @@ def _build_one(
     hosted, labels = hosted_tools(loaded, name, listings)
     as_tools = [
         built[other].as_tool(
-            tool_name=_UNSAFE.sub("_", f"ask_{other}"),
+            tool_name=UNSAFE_CHARS.sub("_", f"ask_{other}"),
             tool_description=cfg.agents[other].description or f"Ask the {other} agent.",
             max_turns=cfg.agents[other].max_turns,
         )
@@ -221,12 +210,5 @@ async def check_tool_collisions(agents: dict[str, DeckAgent], servers: dict[str,
     for name, agent in agents.items():
         if agent.prefix_tool_names or len(agent.mcp_servers) < 2:
             continue
-        owner: dict[str, str] = {}
-        for public, server, _ in await offered_tools(agent, servers):
-            if public in owner and owner[public] != server:
-                raise ConfigError(
-                    f"{loaded.where('agents', name, 'servers')}: servers '{owner[public]}' and "
-                    f"'{server}' both offer a tool named '{public}' to agent '{name}'",
-                    hint="set prefix_tool_names: true on the agent, or block the tool on one server",
-                )
-            owner[public] = server
+        rows = [(public, server) for public, server, _ in await offered_tools(agent, servers)]
+        check_collisions(loaded, name, rows)

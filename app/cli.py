@@ -317,9 +317,17 @@ def fake_openai(
 
 
 def _fail(message: str, hint: str | None, detail: str | None, code: int) -> NoReturn:
+    import os
+
     from rich.console import Console
     from rich.markup import escape
 
+    from app.config.redact import redact, secret_values
+
+    secrets = secret_values({}, os.environ)
+    message = str(redact(message, secrets))
+    hint = str(redact(hint, secrets)) if hint else None
+    detail = str(redact(detail, secrets)) if detail else None
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     err.print(f"[bold red]error:[/] {escape(message)}")
     if detail:

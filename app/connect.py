@@ -24,18 +24,31 @@ class ServerSlot:
     connected: bool = False
     error: str | None = None
     start_ms: float | None = None
+    # What to do about a failure, when agentdeck can tell from the config (replaces the generic hint).
+    hint: str | None = None
+    # Values masked wherever this slot's errors and stderr are shown.
+    secrets: frozenset[str] = frozenset()
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
     def failure_message(self) -> str:
         """One paragraph naming the server, its command or URL, the cause and its stderr tail."""
+        from app.config.redact import redact
+
         describe = getattr(self.server, "describe", "")
         msg = f"MCP server '{self.name}' ({describe}) failed to start: {self.error}"
-        tail = self.server.stderr_tail() if hasattr(self.server, "stderr_tail") else ""
+        tail = self.stderr_tail()
         if tail:
             msg += "\n  stderr:\n" + "\n".join("    " + line for line in tail.splitlines())
-        return msg
+        return str(redact(msg, self.secrets))
+
+    def stderr_tail(self, max_lines: int = 12) -> str:
+        """The server's last stderr lines, secrets masked."""
+        from app.config.redact import redact
+
+        tail = self.server.stderr_tail(max_lines=max_lines) if hasattr(self.server, "stderr_tail") else ""
+        return str(redact(tail, self.secrets)) if tail else ""
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -58,7 +71,10 @@ def describe_exception(exc: BaseException) -> str:
 class ServerPool:
     """Async context manager: connect all servers concurrently; clean each up in its own task."""
 
-    def __init__(self, slots: list[ServerSlot]) -> None:
+    def __init__(self, slots: list[ServerSlot], secrets: set[str] | frozenset[str] = frozenset()) -> None:
+        self.secrets = frozenset(secrets)
+        for slot in slots:
+            slot.secrets = self.secrets
         self.slots = {slot.name: slot for slot in slots}
 
     async def _run(self, slot: ServerSlot) -> None:
@@ -69,7 +85,9 @@ class ServerPool:
             except TimeoutError:
                 slot.error = f"did not start within {slot.start_timeout:g}s (start_timeout)"
             except Exception as exc:  # noqa: BLE001 - every failure is reported, not raised
-                slot.error = describe_exception(exc)
+                from app.config.redact import redact
+
+                slot.error = str(redact(describe_exception(exc), slot.secrets))
             else:
                 slot.connected = True
                 slot.start_ms = (time.perf_counter() - started) * 1000
@@ -105,7 +123,8 @@ class ServerPool:
             await self.close()
             raise ServerStartError(
                 failed[0].failure_message(),
-                hint="fix the server (or mark it required: false) and try again; "
+                hint=failed[0].hint
+                or "fix the server (or mark it required: false) and try again; "
                 "`agentdeck servers check` tests every server",
             )
         return self
@@ -127,7 +146,7 @@ class ServerPool:
         old.stop.set()
         if old.task is not None:
             await asyncio.gather(old.task, return_exceptions=True)
-        slot = ServerSlot(name, server, old.start_timeout, old.required)
+        slot = ServerSlot(name, server, old.start_timeout, old.required, hint=old.hint, secrets=self.secrets)
         self.slots[name] = slot
         slot.task = asyncio.create_task(self._run(slot), name=f"mcp:{name}")
         await slot.ready.wait()

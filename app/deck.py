@@ -7,28 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.build import DeckAgent, build_agents, check_tool_collisions
-from app.config.checks import agent_closure
+from app.config.checks import agent_closure, pick_agent
 from app.config.loader import LoadedConfig
 from app.config.models import HostedServerConfig
+from app.config.redact import known_secrets
 from app.connect import ServerPool, ServerSlot
-from app.errors import UsageError
 from app.hosted.spec import HostedSpec, Listing, agent_globs, hosted_spec, wants_listing
+from app.mcp_direct import missing_root
 from app.mcp_servers import build_local_server
 from app.providers import Models
-
-
-def pick_agent(loaded: LoadedConfig, requested: str | None) -> str:
-    """--agent, else defaults.agent, else the first agent in the file."""
-    from app.config.loader import did_you_mean
-
-    agents = loaded.config.agents
-    name = requested or loaded.config.defaults.agent or next(iter(agents))
-    if name not in agents:
-        raise UsageError(
-            f"unknown agent '{name}'{did_you_mean(name, set(agents))}",
-            hint=f"agents in {loaded.path}: {', '.join(agents)}",
-        )
-    return name
 
 
 @dataclass
@@ -97,7 +84,7 @@ class Deck:
         return any(wants_listing(spec, agent_globs(self.loaded, a)) for a in users or [None])
 
     async def _list_hosted(self) -> None:
-        from app.hosted.runtime import list_hosted
+        from app.hosted.spec import list_hosted
 
         wanted = [spec for spec in self.hosted.values() if self._listing_wanted(spec)]
         listings = await asyncio.gather(*(list_hosted(spec) for spec in wanted))
@@ -118,8 +105,9 @@ class Deck:
             assert not isinstance(server_cfg, HostedServerConfig)
             server = build_local_server(self.loaded, name, server_cfg, apply_filters=self.options.apply_filters)
             required = server_cfg.required and not self.options.all_optional and name in needed
-            slots.append(ServerSlot(name, server, server_cfg.start_timeout, required))
-        self.pool = ServerPool(slots)
+            hint = missing_root(self.loaded, name, server_cfg)
+            slots.append(ServerSlot(name, server, server_cfg.start_timeout, required, hint=hint))
+        self.pool = ServerPool(slots, secrets=known_secrets(self.loaded))
         # Hosted servers are listed (when their filters need it) while local ones start.
         listing = asyncio.create_task(self._list_hosted())
         try:
@@ -172,18 +160,11 @@ class Deck:
 
     def warnings(self) -> list[str]:
         """Warnings worth showing before a run: optional servers that failed, unreachable hosted URLs."""
-        from app.remote_mcp import is_local_url
+        from app.hosted.spec import unreachable_warnings
 
         out = self.pool.warnings() if self.pool else []
         out += [f"agent '{name}' is unavailable: {why}" for name, why in self.unavailable.items()]
-        for name, spec in self.hosted.items():
-            users = [a for a in self.agents if name in self.loaded.config.agents[a].servers]
-            if spec.server_url and is_local_url(spec.server_url) and any(self.models.is_openai(a) for a in users):
-                out.append(
-                    f"hosted server '{name}' is at {spec.server_url}, which OpenAI cannot reach; "
-                    "set public_url (e.g. a tunnel) or tunnel_id"
-                )
-        return out
+        return out + unreachable_warnings(self.loaded, self.hosted, list(self.agents))
 
 
 class _PlaceholderModels(Models):

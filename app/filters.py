@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config.models import ToolGlobs
 from app.errors import ConfigError
+
+if TYPE_CHECKING:
+    from app.config.loader import LoadedConfig
+    from app.config.models import LocalServerConfig
+
+UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def prefixed_name(server: str, tool: str) -> str:
+    """`server__tool`, made safe for function-calling APIs (64 characters at most)."""
+    name = UNSAFE_CHARS.sub("_", f"{server}__{tool}")
+    if len(name) > 64:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = f"{name[:55]}_{digest}"
+    return name
+
+
+def check_collisions(loaded: LoadedConfig, agent: str, offered: Iterable[tuple[str, str]]) -> None:
+    """Two servers offering one public tool name to one agent is a config error."""
+    owner: dict[str, str] = {}
+    for public, server in offered:
+        if public in owner and owner[public] != server:
+            raise ConfigError(
+                f"{loaded.where('agents', agent, 'servers')}: servers '{owner[public]}' and "
+                f"'{server}' both offer a tool named '{public}' to agent '{agent}'",
+                hint="set prefix_tool_names: true on the agent, or block the tool on one server",
+            )
+        owner[public] = server
 
 
 def matches_any(name: str, patterns: list[str] | None) -> bool:
@@ -68,6 +99,15 @@ def load_callable(ref: str, base_dir: Path, what: str) -> Callable[..., Any]:
     return fn
 
 
+@dataclass
+class FilterContext:
+    """What a filter function is given outside a run: the fields of the SDK's ToolFilterContext."""
+
+    run_context: Any
+    agent: Any
+    server_name: str
+
+
 class ServerToolFilter:
     """One server's composed dynamic filter: server globs, agent globs, policy, then callable."""
 
@@ -101,3 +141,14 @@ class ServerToolFilter:
         if inspect.isawaitable(verdict):
             verdict = await verdict
         return bool(verdict)
+
+
+def build_tool_filter(loaded: LoadedConfig, name: str, cfg: LocalServerConfig) -> ServerToolFilter:
+    """Compose the server's filters with those of every agent that uses it."""
+    agent_globs: dict[str, ToolGlobs | None] = {
+        agent_name: agent.tools for agent_name, agent in loaded.config.agents.items() if name in agent.servers
+    }
+    custom = (
+        load_callable(cfg.filter, loaded.base_dir, f"{loaded.where('servers', name, 'filter')}") if cfg.filter else None
+    )
+    return ServerToolFilter(cfg.tools, agent_globs, cfg.policy, custom)

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
-import tempfile
 import time
-from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
-from typing import IO, Any, TextIO, cast
+from typing import Any, TextIO, cast
 
 from agents.mcp import MCPServerSse, MCPServerStdio, MCPServerStreamableHttp
 from mcp.client.stdio import stdio_client
@@ -25,15 +20,12 @@ from app.config.models import (
     SseServerConfig,
     StdioServerConfig,
     StreamableHttpServerConfig,
-    ToolGlobs,
 )
-from app.filters import ServerToolFilter, load_callable
+from app.filters import build_tool_filter
+from app.mcp_direct import StderrLog, describe_target, stdio_params
 from app.telemetry import record_tool_call
 
 log = logging.getLogger("agentdeck.servers")
-
-# Variables a stdio child needs to find the interpreter and packages of this environment.
-_PASS_THROUGH = ("VIRTUAL_ENV", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
 
 class _DeckServer:
@@ -132,20 +124,14 @@ class _DeckServer:
 class DeckStdioServer(_DeckServer, MCPServerStdio):
     """Stdio server whose stderr goes to a file, so failures can show its tail."""
 
-    errlog: IO[str]
+    errlog: StderrLog
 
     def create_streams(self) -> AbstractAsyncContextManager[Any]:
-        return stdio_client(self.params, errlog=cast(TextIO, self.errlog))
+        return stdio_client(self.params, errlog=cast(TextIO, self.errlog.file))
 
     def stderr_tail(self, max_lines: int = 12, max_chars: int = 2000) -> str:
         """The last lines the child wrote to stderr."""
-        try:
-            self.errlog.flush()
-            with open(self.errlog.name, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()[-max_chars:]
-        except (OSError, ValueError):
-            return ""
-        return "\n".join(text.strip().splitlines()[-max_lines:])
+        return self.errlog.tail(max_lines, max_chars)
 
 
 class DeckSseServer(_DeckServer, MCPServerSse):
@@ -159,32 +145,6 @@ class DeckHttpServer(_DeckServer, MCPServerStreamableHttp):
 
 
 DeckServer = DeckStdioServer | DeckSseServer | DeckHttpServer
-
-
-def stdio_environment(extra: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What a stdio child gets on top of the SDK's minimal set: this environment's bin dir and venv."""
-    environ = os.environ if environ is None else environ
-    env = {k: environ[k] for k in _PASS_THROUGH if environ.get(k)}
-    bin_dir = str(Path(sys.executable).parent)
-    path = environ.get("PATH", "")
-    if bin_dir not in path.split(os.pathsep):
-        path = bin_dir + (os.pathsep + path if path else "")
-    env["PATH"] = path
-    if "VIRTUAL_ENV" not in env and sys.prefix != sys.base_prefix:
-        env["VIRTUAL_ENV"] = sys.prefix
-    env.update(extra)
-    return env
-
-
-def build_tool_filter(loaded: LoadedConfig, name: str, cfg: LocalServerConfig) -> ServerToolFilter:
-    """Compose the server's filters with those of every agent that uses it."""
-    agent_globs: dict[str, ToolGlobs | None] = {
-        agent_name: agent.tools for agent_name, agent in loaded.config.agents.items() if name in agent.servers
-    }
-    custom = (
-        load_callable(cfg.filter, loaded.base_dir, f"{loaded.where('servers', name, 'filter')}") if cfg.filter else None
-    )
-    return ServerToolFilter(cfg.tools, agent_globs, cfg.policy, custom)
 
 
 def build_local_server(
@@ -205,18 +165,8 @@ def build_local_server(
     }
     server: DeckServer
     if isinstance(cfg, StdioServerConfig):
-        cwd = loaded.resolve_path(cfg.cwd) if cfg.cwd else loaded.base_dir
-        params = {
-            "command": cfg.command,
-            "args": list(cfg.args),
-            "env": stdio_environment(cfg.env),
-            "cwd": str(cwd),
-        }
-        stdio = DeckStdioServer(params=params, **common)  # type: ignore[arg-type]
-        stdio.errlog = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the server
-            "w+", prefix=f"agentdeck-{name}-", suffix=".stderr", encoding="utf-8"
-        )
-        describe = " ".join([cfg.command, *cfg.args])
+        stdio = DeckStdioServer(params=stdio_params(loaded, cfg), **common)  # type: ignore[arg-type]
+        stdio.errlog = StderrLog(name)
         server = stdio
     else:
         http_params = {
@@ -228,7 +178,6 @@ def build_local_server(
         cls = DeckHttpServer if isinstance(cfg, StreamableHttpServerConfig) else DeckSseServer
         assert isinstance(cfg, SseServerConfig)
         server = cls(params=http_params, **common)  # type: ignore[arg-type]
-        describe = cfg.url
-    server._deck_init(ttl, describe)
+    server._deck_init(ttl, describe_target(cfg))
     server.message_handler = server._deck_on_message
     return server

@@ -28,11 +28,32 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+_LIBRARY_LOGGERS = ("agentdeck", "openai.agents", "openai", "mcp", "httpx", "httpx2")
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Debug logs carry URLs, headers and arguments: they pass through the one redaction function."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from app.config.redact import redact, secret_values
+
+        return str(redact(super().format(record), secret_values({}, os.environ)))
+
+
 def quiet_sdk_logs() -> None:
-    """SDK and MCP client logs stay at WARNING unless AGENTDECK_DEBUG is set."""
-    level = logging.DEBUG if os.environ.get("AGENTDECK_DEBUG") else logging.WARNING
-    for name in ("openai.agents", "mcp", "httpx", "httpx2", "openai"):
+    """Library logs stay at WARNING; AGENTDECK_DEBUG=1 shows their debug logs on stderr, secrets masked."""
+    debug = os.environ.get("AGENTDECK_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+    level = logging.DEBUG if debug else logging.WARNING
+    for name in _LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(level)
+    if not debug:
+        return
+    root = logging.getLogger()
+    if not any(getattr(h, "_agentdeck", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._agentdeck = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -78,4 +78,17 @@ def export(config: str | None, fmt: str) -> None:
     doc, skipped = export_servers(raw.get("servers") or {})
     for name in skipped:
         stderr().print(f"[yellow]note:[/] skipped hosted server '{name}' (Claude runs local servers only)")
+    for name in _with_literal_secrets(doc):
+        stderr().print(
+            f"[yellow]warning:[/] server '{name}' is written with a literal secret; "
+            "write it as a ${VAR} reference in agents.yaml to keep it out of exported files"
+        )
     print(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def _with_literal_secrets(doc: dict[str, Any]) -> list[str]:
+    """Exported servers holding a secret written out as a value, not a ${VAR} reference."""
+    from app.config.redact import secret_values
+
+    servers = doc.get("mcpServers") or {}
+    return [name for name, entry in servers.items() if any("${" not in v for v in secret_values(entry))]

@@ -25,7 +25,10 @@ def list_servers(config: str | None) -> None:
     """A table of servers: transport, target, required, used by which agents."""
     from rich.table import Table
 
+    from app.config.redact import known_secrets, redact
+
     loaded = load(config)
+    secrets = known_secrets(loaded)
     table = Table(box=None, pad_edge=False)
     for col in ("server", "transport", "target", "required", "agents"):
         table.add_column(col, overflow="fold")
@@ -34,23 +37,20 @@ def list_servers(config: str | None) -> None:
         hosted = runs_hosted(cfg)
         required = "-" if hosted else ("yes" if cfg.required else "no")  # type: ignore[union-attr]
         transport = cfg.transport if isinstance(cfg, HostedServerConfig) or not hosted else f"{cfg.transport}, hosted"
-        table.add_row(name, transport, _target(cfg), required, ", ".join(users) or "-")
+        table.add_row(name, transport, redact(_target(cfg), secrets), required, ", ".join(users) or "-")
     out = stdout()
     out.print(table) if loaded.config.servers else out.print("No servers are configured.")
 
 
 def check_servers(config: str | None, json_out: bool) -> None:
     """Connect to every local server and look at every hosted one; exit 1 if any failed."""
-    from app.deck import Deck, DeckOptions
+    from app.toolbox import Toolbox
 
     loaded = load(config)
 
     async def go() -> list[dict[str, Any]]:
         rows = []
-        options = DeckOptions(servers=list(loaded.config.servers), apply_filters=False, all_optional=True)
-        options.list_hosted = True
-        async with Deck(loaded, options) as deck:
-            assert deck.pool is not None
+        async with Toolbox(loaded, list(loaded.config.servers), all_optional=True) as deck:
             for name in loaded.config.servers:
                 if name in deck.hosted:
                     rows.append(_hosted_row(deck, name))
@@ -70,17 +70,21 @@ def check_servers(config: str | None, json_out: bool) -> None:
                     try:
                         row["tools"] = len(await slot.server.list_tools())
                     except Exception as exc:  # noqa: BLE001
+                        from app.config.redact import known_secrets, redact
                         from app.connect import describe_exception
 
-                        row.update(ok=False, status="failed", error=f"tools/list failed: {describe_exception(exc)}")
+                        error = redact(f"tools/list failed: {describe_exception(exc)}", known_secrets(loaded))
+                        row.update(ok=False, status="failed", error=error)
                 else:
-                    tail = slot.server.stderr_tail(max_lines=3)
+                    tail = slot.stderr_tail(max_lines=3)
                     if tail:
                         row["stderr"] = tail
                 rows.append(row)
         return rows
 
-    rows = run_async(go())
+    from app.config.redact import known_secrets, redact
+
+    rows = redact(run_async(go()), known_secrets(loaded))
     if json_out:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
@@ -100,8 +104,14 @@ def check_servers(config: str | None, json_out: bool) -> None:
             error = (r["error"] or "") + (f"\n{r['stderr']}" if r.get("stderr") else "")
             table.add_row(r["server"], status, start, str(r["tools"] if r["tools"] is not None else "-"), error)
         stdout().print(table) if rows else stdout().print("No servers are configured.")
-    if any(r["status"] == "failed" for r in rows):
-        raise SystemExit(1)
+    failed = [r["server"] for r in rows if r["status"] == "failed"]
+    if failed:
+        from app.errors import ServerStartError
+
+        raise ServerStartError(
+            f"{len(failed)} of {len(rows)} servers failed: {', '.join(failed)}",
+            hint="the table shows why; `agentdeck tools list --server NAME` starts one server on its own",
+        )
 
 
 def _hosted_row(deck: Any, name: str) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from typing import Any
 
 from app.commands.common import load, run_async, stderr, stdout
 from app.config.loader import did_you_mean
-from app.config.models import HostedServerConfig, runs_hosted
-from app.deck import Deck, DeckOptions
+from app.config.models import HostedServerConfig
 from app.errors import ToolCallError, UsageError
 from app.filters import is_destructive, is_read_only
+from app.toolbox import Toolbox
 
 
 def _kind(tool: Any) -> str:
@@ -42,26 +42,19 @@ def list_tools(config: str | None, *, agent: str | None, server: str | None, jso
         _check_server(loaded, server)
 
     async def go() -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
         if server:
-            async with Deck(loaded, DeckOptions(servers=[server], direct=True)) as deck:
-                from agents import RunContextWrapper
+            async with Toolbox(loaded, [server], probe_hosted=False) as box:
+                tools = await box.server_tools(server)
+                hosted = server in hosted_servers(loaded)
+                return [_row(tool.name, server, tool, hosted=hosted) for tool in tools]
+        from app.config.checks import pick_agent
 
-                from app.build import DeckAgent
-
-                probe = DeckAgent(name="(server)")
-                for tool in await deck.servers[server].list_tools(RunContextWrapper(context=None), probe):
-                    rows.append(_row(tool.name, server, tool, hosted=runs_hosted(loaded.config.servers[server])))
-            return rows
-        async with Deck(loaded, DeckOptions(agent=agent, with_models=False, list_hosted=True)) as deck:
-            from app.build import offered_tools
-
-            for warning in deck.warnings():
-                stderr().print(f"[yellow]warning:[/] {warning}")
-            for public, srv, tool in await offered_tools(deck.agent, deck.servers):
-                rows.append(_row(public, srv, tool))
-            rows += hosted_rows(deck, deck.agent.name)
-        return rows
+        name = pick_agent(loaded, agent)
+        async with Toolbox(loaded, loaded.config.agents[name].servers, agent=name) as box:
+            for warning in box.warnings():
+                stderr().print(f"[yellow]warning:[/] {warning}", markup=True)
+            rows = [_row(o.name, o.server, o.tool) for o in await box.offered(name)]
+            return rows + hosted_rows(box, name)
 
     rows = run_async(go())
     if json_out:
@@ -89,7 +82,14 @@ def _row(name: str, server: str, tool: Any, hosted: bool = False) -> dict[str, A
     }
 
 
-def hosted_rows(deck: Deck, agent: str) -> list[dict[str, Any]]:
+def hosted_servers(loaded: Any) -> set[str]:
+    """Names of the entries OpenAI connects to (hosted, or http entries with hosted: true)."""
+    from app.config.models import runs_hosted
+
+    return {name for name, cfg in loaded.config.servers.items() if runs_hosted(cfg)}
+
+
+def hosted_rows(deck: Any, agent: str) -> list[dict[str, Any]]:
     """The hosted tools an agent is offered: by name when agentdeck could list them, else as configured."""
     from app.hosted.spec import tool_config
 
@@ -124,9 +124,12 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
     _check_server(loaded, server)
 
     async def go() -> Any:
-        async with Deck(loaded, DeckOptions(servers=[server], apply_filters=False, direct=True)) as deck:
-            srv = deck.servers[server]
-            names = [t.name for t in await srv.list_tools()]
+        async with Toolbox(loaded, [server], probe_hosted=False) as box:
+            srv = box.server(server)
+            try:
+                names = [t.name for t in await srv.list_tools()]
+            except Exception as exc:  # noqa: BLE001 - transport and protocol errors become one line
+                raise ToolCallError(f"{server}: {_cause(exc, box)}") from None
             if tool not in names:
                 raise UsageError(
                     f"server '{server}' has no tool '{tool}'{did_you_mean(tool, set(names))}",
@@ -135,9 +138,7 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
             try:
                 return await srv.call_tool(tool, arguments)
             except Exception as exc:  # noqa: BLE001 - transport and protocol errors become one line
-                from app.connect import describe_exception
-
-                raise ToolCallError(f"calling {server}.{tool} failed: {describe_exception(exc)}") from None
+                raise ToolCallError(f"calling {server}.{tool} failed: {_cause(exc, box)}") from None
 
     result = run_async(go())
     if json_out:
@@ -154,3 +155,10 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
                 out.print(f"[{block.type} content]", markup=False)
     if result.is_error:
         raise SystemExit(1)
+
+
+def _cause(exc: BaseException, box: Toolbox) -> str:
+    from app.config.redact import known_secrets, redact
+    from app.connect import describe_exception
+
+    return str(redact(describe_exception(exc), known_secrets(box.loaded)))

@@ -11,7 +11,7 @@ from app.config.models import (
     ProviderConfig,
     runs_hosted,
 )
-from app.errors import ConfigError
+from app.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from app.config.loader import LoadedConfig
@@ -33,6 +33,29 @@ def resolve_provider(loaded: LoadedConfig, agent_name: str) -> tuple[str, Provid
     if name == "openai":
         return name, OpenAIProviderConfig(kind="openai")
     return name, OfflineProviderConfig(kind="offline")
+
+
+def pick_agent(loaded: LoadedConfig, requested: str | None) -> str:
+    """--agent, else defaults.agent, else the first agent in the file."""
+    from app.config.loader import did_you_mean
+
+    agents = loaded.config.agents
+    name = requested or loaded.config.defaults.agent or next(iter(agents))
+    if name not in agents:
+        raise UsageError(
+            f"unknown agent '{name}'{did_you_mean(name, set(agents))}",
+            hint=f"agents in {loaded.path}: {', '.join(agents)}",
+        )
+    return name
+
+
+def runs_on_openai(loaded: LoadedConfig, agent_name: str) -> bool:
+    """True when the agent's model requests go to OpenAI itself (not a compatible or fake server)."""
+    _, provider = resolve_provider(loaded, agent_name)
+    if not isinstance(provider, OpenAIProviderConfig):
+        return False
+    base_url = provider.base_url or loaded.env.get("OPENAI_BASE_URL") or ""
+    return base_url.rstrip("/") in ("", "https://api.openai.com/v1")
 
 
 def provider_api(provider: ProviderConfig) -> str:

@@ -7,24 +7,8 @@ from typing import Any
 from agents import AgentHooks, HostedMCPTool, MCPToolApprovalRequest
 
 from app.approvals import ApprovalRequest, RunContext, ask, decline_all, declined_message, parse_arguments
-from app.hosted.spec import HostedSpec, Listing
 from app.offline.rules import call_output_text
 from app.telemetry import current_log, record_tool_call
-
-PROBE_TIMEOUT = 10.0
-
-
-async def list_hosted(spec: HostedSpec, timeout: float = PROBE_TIMEOUT) -> Listing:
-    """The server's tools as agentdeck sees them, or why it cannot see them."""
-    from app.remote_mcp import RemoteMcpError, list_remote_tools, request_headers
-
-    if spec.probe_url is None:
-        return Listing(error="only OpenAI can reach it (connector or tunnel)", unreachable=True)
-    try:
-        tools = await list_remote_tools(spec.probe_url, request_headers(spec.headers, spec.authorization), timeout)
-    except RemoteMcpError as exc:
-        return Listing(error=exc.message, status=exc.status, unreachable=exc.unreachable)
-    return Listing(tools=tools)
 
 
 def hosted_tool(config: dict[str, Any], server: str) -> HostedMCPTool:

@@ -18,6 +18,7 @@ from app.errors import ConfigError
 from app.filters import is_destructive, matches_any, passes_globs, passes_policy
 
 _GLOB_CHARS = set("*?[")
+PROBE_TIMEOUT = 10.0
 
 
 @dataclass
@@ -77,6 +78,35 @@ def hosted_spec(loaded: LoadedConfig, name: str) -> HostedSpec | None:
         )
     server_url = None if cfg.tunnel_id else (cfg.public_url or cfg.url)
     return HostedSpec(**common, server_url=server_url, tunnel_id=cfg.tunnel_id, probe_url=cfg.url)
+
+
+async def list_hosted(spec: HostedSpec, timeout: float = PROBE_TIMEOUT) -> Listing:
+    """The server's tools as agentdeck sees them, or why it cannot see them."""
+    from app.remote_mcp import RemoteMcpError, list_remote_tools, request_headers
+
+    if spec.probe_url is None:
+        return Listing(error="only OpenAI can reach it (connector or tunnel)", unreachable=True)
+    try:
+        tools = await list_remote_tools(spec.probe_url, request_headers(spec.headers, spec.authorization), timeout)
+    except RemoteMcpError as exc:
+        return Listing(error=exc.message, status=exc.status, unreachable=exc.unreachable)
+    return Listing(tools=tools)
+
+
+def unreachable_warnings(loaded: LoadedConfig, hosted: dict[str, HostedSpec], agents: list[str]) -> list[str]:
+    """Hosted servers at a local URL that an agent running on OpenAI itself would hand to OpenAI."""
+    from app.config.checks import runs_on_openai
+    from app.remote_mcp import is_local_url
+
+    out = []
+    for name, spec in hosted.items():
+        users = [a for a in agents if name in loaded.config.agents[a].servers]
+        if spec.server_url and is_local_url(spec.server_url) and any(runs_on_openai(loaded, a) for a in users):
+            out.append(
+                f"hosted server '{name}' is at {spec.server_url}, which OpenAI cannot reach; "
+                "set public_url (e.g. a tunnel) or tunnel_id"
+            )
+    return out
 
 
 def agent_globs(loaded: LoadedConfig, agent: str | None) -> ToolGlobs | None:
