@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from app.errors import ServerStartError
 
 log = logging.getLogger("agentdeck.connect")
+T = TypeVar("T")
 
 
 @dataclass
@@ -131,6 +133,21 @@ class ServerPool:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def open_alongside(self, other: Awaitable[T]) -> T:
+        """Connect every server while `other` runs (hosted listings); on any failure neither is left running."""
+        task = asyncio.ensure_future(other)
+        try:
+            await self.__aenter__()
+        except BaseException:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        try:
+            return await task
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Stop every server and wait for its task to clean it up."""

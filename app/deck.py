@@ -109,15 +109,8 @@ class Deck:
             slots.append(ServerSlot(name, server, server_cfg.start_timeout, required, hint=hint))
         self.pool = ServerPool(slots, secrets=known_secrets(self.loaded))
         # Hosted servers are listed (when their filters need it) while local ones start.
-        listing = asyncio.create_task(self._list_hosted())
+        await self.pool.open_alongside(self._list_hosted())
         try:
-            await self.pool.__aenter__()
-        except BaseException:
-            listing.cancel()
-            await asyncio.gather(listing, return_exceptions=True)
-            raise
-        try:
-            await listing
             self.servers = self.pool.connected()
             if self.agent_name is not None:
                 models = self.models if self.options.with_models else _PlaceholderModels(self.loaded)

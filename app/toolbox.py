@@ -70,18 +70,8 @@ class Toolbox:
             hint = missing_root(self.loaded, name, server_cfg)
             slots.append(ServerSlot(name, server, server_cfg.start_timeout, required, hint=hint))
         self.pool = ServerPool(slots, secrets=known_secrets(self.loaded))
-        listing = asyncio.gather(*(list_hosted(spec) for spec in self.hosted.values()))
-        try:
-            await self.pool.__aenter__()
-        except BaseException:
-            listing.cancel()
-            await asyncio.gather(listing, return_exceptions=True)
-            raise
-        try:
-            self.listings = dict(zip(self.hosted, await listing, strict=True))
-        except BaseException:
-            await self.pool.close()
-            raise
+        listings = await self.pool.open_alongside(asyncio.gather(*map(list_hosted, self.hosted.values())))
+        self.listings = dict(zip(self.hosted, listings, strict=True))
         self.servers = self.pool.connected()
         return self
 
