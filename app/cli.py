@@ -32,10 +32,27 @@ app.add_typer(servers_app, name="servers")
 app.add_typer(tools_app, name="tools")
 app.add_typer(experiment_app, name="experiment")
 
-ConfigOpt = Annotated[
-    str | None,
-    typer.Option("--config", "-c", help="Path to agents.yaml (default: $AGENTDECK_CONFIG, else ./agents.yaml)."),
-]
+CONFIG_HELP = "Path to agents.yaml (default: $AGENTDECK_CONFIG, else ./agents.yaml)."
+
+
+def _root_config(ctx: typer.Context, value: str | None) -> str | None:
+    """A command's own --config, else the one given before the command (`agentdeck -c x.yaml tools list`)."""
+    if value:
+        return value
+    obj = ctx.find_root().obj
+    return obj.get("config") if isinstance(obj, dict) else None
+
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help=CONFIG_HELP, callback=_root_config)]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[str | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+) -> None:
+    # Kept on the root context; every command's --config falls back to it (its own value wins).
+    ctx.obj = {"config": config}
 
 
 class Approve(StrEnum):

@@ -91,8 +91,11 @@ def load_callable(ref: str, base_dir: Path, what: str) -> Callable[..., Any]:
         sys.path.insert(0, added)
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is the user's config problem
-        raise ConfigError(f"{what}: cannot import module '{module_name}': {exc}") from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import failure is the user's config problem
+        # One line: the exception's type and the first line of its message (a SyntaxError names file and line).
+        first = (str(exc).strip().splitlines() or [""])[0]
+        reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        raise ConfigError(f"{what}: cannot import module '{module_name}': {reason}") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise ConfigError(f"{what}: module '{module_name}' has no function '{attr}'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config.models import (
@@ -9,6 +10,8 @@ from app.config.models import (
     OfflineProviderConfig,
     OpenAIProviderConfig,
     ProviderConfig,
+    SseServerConfig,
+    StdioServerConfig,
     runs_hosted,
 )
 from app.errors import ConfigError, UsageError
@@ -103,6 +106,23 @@ def check_references(loaded: LoadedConfig) -> None:
             rules = loaded.resolve_path(provider.rules)
             if not rules.is_file():
                 fail(("providers", name, "rules"), f"rules file {rules} does not exist")
+            check_rules_file(rules)
+        if isinstance(provider, OfflineProviderConfig) and provider.log:
+            log = loaded.resolve_path(provider.log)
+            if log.is_dir() or not log.parent.is_dir():
+                what = f"{log} is a folder" if log.is_dir() else f"the folder {log.parent} does not exist"
+                fail(("providers", name, "log"), f"cannot write the call log: {what}")
+
+    for name, entry in cfg.servers.items():
+        # What `run` does when it connects a server, short of starting it: import its filter function.
+        if isinstance(entry, StdioServerConfig | SseServerConfig) and entry.filter and not runs_hosted(entry):
+            from app.filters import load_callable
+
+            load_callable(entry.filter, loaded.base_dir, loaded.where("servers", name, "filter"))
+        if isinstance(entry, StdioServerConfig) and entry.cwd:
+            cwd = loaded.resolve_path(entry.cwd)
+            if not cwd.is_dir():
+                fail(("servers", name, "cwd"), f"the folder {cwd} does not exist")
 
     for name, agent in cfg.agents.items():
         base = ("agents", name)
@@ -116,6 +136,15 @@ def check_references(loaded: LoadedConfig) -> None:
             path = loaded.resolve_path(agent.instructions_file)
             if not path.is_file():
                 fail(base + ("instructions_file",), f"file {path} does not exist")
+            try:
+                path.read_text(encoding="utf-8")
+            except OSError as exc:
+                fail(base + ("instructions_file",), f"cannot read {path}: {exc.strerror}")
+            except UnicodeDecodeError as exc:
+                fail(
+                    base + ("instructions_file",),
+                    f"cannot read {path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                )
         for i, server in enumerate(agent.servers):
             if server not in servers:
                 fail(
@@ -158,6 +187,20 @@ def check_references(loaded: LoadedConfig) -> None:
                 f"{key} form a cycle: {' -> '.join(cycle)}",
                 hint="an agent cannot reach itself again; remove one of the links",
             )
+
+
+def check_rules_file(path: Path) -> None:
+    """The offline model's rules file, read as `run` will read it, with the bounds and locations of agents.yaml."""
+    from pydantic import ValidationError
+
+    from app.config.loader import read_yaml_data, validation_error
+    from app.offline.rules import RuleSet
+
+    data, positions = read_yaml_data(path)
+    try:
+        RuleSet.model_validate(data or {})
+    except ValidationError as exc:
+        raise validation_error(exc, path, positions, RuleSet) from None
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

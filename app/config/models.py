@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FILTER_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 class Strict(BaseModel):
-    """Base for every config model: unknown keys are errors."""
+    """Base for every config model: unknown keys are errors, numbers are finite (no .inf or .nan)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _check_name(name: str) -> str:
+    if NAME_RE.fullmatch(name):
+        return name
+    odd = [c for c in name if not c.isascii()]
+    why = f" (it contains the non-ASCII character {odd[0]!r}, U+{ord(odd[0]):04X})" if odd else ""
+    raise ValueError(
+        f"name {name!r} may use only letters, digits, '-' and '_', must start with a letter "
+        f"and be at most 64 characters long{why}"
+    )
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _check_headers(value: dict[str, str]) -> dict[str, str]:
+    """Header names and values the HTTP clients accept (they refuse the rest at the first request)."""
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if any(c in text for c in "\r\n\0"):
+            raise ValueError(f"the value of header {name!r} contains a line break or NUL")
+    return value
+
+
+# The names of servers, agents and providers (the keys of those sections).
+Name = Annotated[str, AfterValidator(_check_name)]
+
+# A timeout or time-to-live: positive, finite (Strict) and at most a year, which every clock and
+# client accepts (the SDK's timedelta and socket timeouts overflow long before .inf).
+MAX_SECONDS = 365 * 24 * 3600
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
 
 
 class ReasoningSettings(Strict):
@@ -42,7 +77,13 @@ class OpenAIProviderConfig(Strict):
     base_url: str | None = None
     api: Literal["responses", "chat_completions"] = "responses"
     max_retries: int = Field(default=3, ge=0)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: Seconds | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        # Empty (e.g. `${OPENAI_BASE_URL:-}`) means unset: OPENAI_BASE_URL or OpenAI itself.
+        return _check_http_url(value) if value else None
 
 
 class CompatibleProviderConfig(Strict):
@@ -53,7 +94,12 @@ class CompatibleProviderConfig(Strict):
     api_key: str | None = None
     api: Literal["chat_completions", "responses"] = "chat_completions"
     max_retries: int = Field(default=3, ge=0)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: Seconds | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value)
 
 
 class OfflineProviderConfig(Strict):
@@ -78,7 +124,7 @@ class ToolGlobs(Strict):
 
 
 class CacheTTL(Strict):
-    ttl: float = Field(gt=0)
+    ttl: Seconds
 
 
 class ApprovalRules(Strict):
@@ -100,9 +146,9 @@ class LocalServerBase(Strict):
     policy: Literal["read_only", "no_destructive"] | None = None
     filter: str | None = Field(default=None, pattern=FILTER_REF)
     approval: Approval = "never"
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: Seconds = 30.0
     retries: int = Field(default=0, ge=0)
-    start_timeout: float = Field(default=20.0, gt=0)
+    start_timeout: Seconds = 20.0
     required: bool = True
     structured_content: bool = False
 
@@ -114,12 +160,21 @@ class StdioServerConfig(LocalServerBase):
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
 
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        # What the OS refuses when the server is started.
+        for name in value:
+            if not name or "=" in name or "\0" in name:
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return value
+
 
 class SseServerConfig(LocalServerBase):
     transport: Literal["sse"]
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
-    read_timeout: float = Field(default=300.0, gt=0)
+    read_timeout: Seconds = 300.0
     # The same entry can be handed to OpenAI as a hosted MCP server instead of connected here.
     hosted: bool = False
     public_url: str | None = None
@@ -130,6 +185,8 @@ class SseServerConfig(LocalServerBase):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value)
+
+    _headers = field_validator("headers")(_check_headers)
 
     @model_validator(mode="after")
     def _one_public_target(self) -> SseServerConfig:
@@ -163,12 +220,17 @@ class HostedServerConfig(Strict):
     policy: Literal["read_only", "no_destructive"] | None = None
     approval: Approval = "always"
 
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _check_http_url(value) if value else value
+
+    _headers = field_validator("headers")(_check_headers)
+
     @model_validator(mode="after")
     def _one_target(self) -> HostedServerConfig:
         if sum(bool(t) for t in (self.server_url, self.connector_id, self.tunnel_id)) != 1:
             raise ValueError("set exactly one of 'server_url', 'connector_id' or 'tunnel_id'")
-        if self.server_url:
-            _check_http_url(self.server_url)
         return self
 
 
@@ -214,28 +276,42 @@ class Defaults(Strict):
     model: str | None = None
     model_settings: ModelSettingsConfig | None = None
     prices: dict[str, Price] = Field(default_factory=dict)
+    # Where the Agents SDK's traces go: to OpenAI (only when a run uses OpenAI itself), or nowhere.
+    tracing: Literal["openai", "off", "otlp"] = "openai"
+
+    @field_validator("tracing")
+    @classmethod
+    def _otlp_not_yet(cls, value: str) -> str:
+        if value == "otlp":
+            raise ValueError("OTLP trace export is not available in this version; use 'openai' or 'off'")
+        return value
 
 
 class Config(Strict):
     """The whole of agents.yaml."""
 
-    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    providers: dict[Name, ProviderConfig] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
-    servers: dict[str, ServerConfig] = Field(default_factory=dict)
-    agents: dict[str, AgentConfig] = Field(min_length=1)
-
-    @field_validator("servers", "agents", "providers")
-    @classmethod
-    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
-            if not name or not all(c.isalnum() or c in "-_" for c in name):
-                raise ValueError(f"name {name!r} may use only letters, digits, '-' and '_'")
-        return value
+    servers: dict[Name, ServerConfig] = Field(default_factory=dict)
+    agents: dict[Name, AgentConfig] = Field(min_length=1)
 
 
 def _check_http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    """An http(s) URL with a host and a valid port (what the HTTP clients accept), else ValueError."""
+    from urllib.parse import urlsplit
+
+    from app.config.redact import redact_url
+
+    shown = repr(redact_url(value))
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise ValueError(f"{shown} is not a valid URL: {str(exc)[:1].lower()}{str(exc)[1:]}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{shown} is not an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError(f"{shown} has no host")
     return value
 
 

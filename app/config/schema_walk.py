@@ -44,6 +44,8 @@ def walk(loc: tuple[Any, ...], root: type[BaseModel]) -> tuple[tuple[str | int, 
     tp: Any = root
     path: list[str | int] = []
     for part in loc:
+        if part == "[key]":  # pydantic's marker for an error in a dict key: the key itself is the place
+            break
         members = _members(tp)
         if len(members) > 1:
             chosen = None
