@@ -39,11 +39,9 @@ class Models:
 
     def is_openai(self, agent_name: str) -> bool:
         """True when the agent's model requests go to OpenAI itself (not a compatible or fake server)."""
-        _, provider = resolve_provider(self.loaded, agent_name)
-        if not isinstance(provider, OpenAIProviderConfig):
-            return False
-        base_url = provider.base_url or self.loaded.env.get("OPENAI_BASE_URL") or ""
-        return base_url in ("", "https://api.openai.com/v1", "https://api.openai.com/v1/")
+        from app.config.checks import runs_on_openai
+
+        return runs_on_openai(self.loaded, agent_name)
 
     def model_for(self, agent_name: str) -> Model:
         """The Model object an agent should use."""

@@ -58,11 +58,6 @@ def _usage_dict(usage: Any) -> dict[str, int]:
     }
 
 
-def _tracing_disabled(deck: Deck) -> bool:
-    # Traces go to OpenAI; without a key (or on the offline model) exporting them only prints noise.
-    return not deck.loaded.env.get("OPENAI_API_KEY") or deck.models.is_offline(deck.agent.name)
-
-
 async def run_question(deck: Deck, question: str, approver: Approver, log: ToolCallLog | None = None) -> RunOutcome:
     """Run `question` on the deck's agent until it answers; approvals go through `approver`.
 
@@ -72,7 +67,10 @@ async def run_question(deck: Deck, question: str, approver: Approver, log: ToolC
 
     agent = deck.agent
     config = deck.loaded.config.agents[agent.name]
-    run_config = RunConfig(tracing_disabled=_tracing_disabled(deck), workflow_name="agentdeck run")
+    from app.tracing import configure
+
+    traced = configure(deck.loaded, deck.agents)
+    run_config = RunConfig(tracing_disabled=not traced, workflow_name="agentdeck run")
     context = RunContext(approver)
     started = time.perf_counter()
     with recording(log) as log:

@@ -246,12 +246,14 @@ class ChatApp:
         from agents import RunConfig, Runner
         from openai.types.responses import ResponseTextDeltaEvent
 
+        from app.tracing import configure
+
         agent = self.deck.agents[self.agent_name]
         history = await self.session.get_items()
         start_input: Any = [*history, {"role": "user", "content": text}]
         view = self.view = TurnView(self.console, self.interactive)
         run_config = RunConfig(
-            tracing_disabled=not self.deck.loaded.env.get("OPENAI_API_KEY"), workflow_name="agentdeck chat"
+            tracing_disabled=not configure(self.deck.loaded, self.deck.agents), workflow_name="agentdeck chat"
         )
         max_turns = self.deck.loaded.config.agents[self.agent_name].max_turns
         started: dict[str, tuple[float, str | None, str, str]] = {}

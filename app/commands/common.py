@@ -45,7 +45,13 @@ def quiet_sdk_logs() -> None:
     debug = os.environ.get("AGENTDECK_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
     level = logging.DEBUG if debug else logging.WARNING
     for name in _LIBRARY_LOGGERS:
-        logging.getLogger(name).setLevel(level)
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        # Without a handler Python prints warnings anyway ("[non-fatal] Tracing request failed",
+        # "Error streaming response"); agentdeck shows failures itself, so libraries stay silent.
+        logger.propagate = debug or name == "agentdeck"
+        if not logger.propagate and not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())  # or Python's last-resort handler prints them
     if not debug:
         return
     root = logging.getLogger()
