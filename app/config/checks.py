@@ -191,16 +191,9 @@ def check_references(loaded: LoadedConfig) -> None:
 
 def check_rules_file(path: Path) -> None:
     """The offline model's rules file, read as `run` will read it, with the bounds and locations of agents.yaml."""
-    from pydantic import ValidationError
+    from app.offline.rules import load_rules
 
-    from app.config.loader import read_yaml_data, validation_error
-    from app.offline.rules import RuleSet
-
-    data, positions = read_yaml_data(path)
-    try:
-        RuleSet.model_validate(data or {})
-    except ValidationError as exc:
-        raise validation_error(exc, path, positions, RuleSet) from None
+    load_rules(path)
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

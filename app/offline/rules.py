@@ -95,21 +95,17 @@ class RuleSet(_Strict):
 
 
 def load_rules(path: Path | None) -> RuleSet:
-    """Read a rules YAML file (the built-in defaults when path is None)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    """Read a rules YAML file (the built-in defaults when path is None), bounded like agents.yaml."""
+    from app.config.loader import read_yaml_data, validation_error
 
     path = path or DEFAULT_RULES
+    if not path.is_file():
+        raise ConfigError(f"{path}: offline rules file not found")
+    data, positions = read_yaml_data(path)
     try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read offline rules: {exc}") from None
-    try:
-        return RuleSet.model_validate(data)
+        return RuleSet.model_validate(data or {})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: {where}: {err['msg'].removeprefix('Value error, ')}") from None
+        raise validation_error(exc, path, positions, RuleSet) from None
 
 
 @dataclass
