@@ -25,29 +25,11 @@ def _yaml_dump(data: Any) -> str:
 def validate(config: str | None) -> None:
     """Load the config; print a one-line summary."""
     loaded = load(config)
-    _check_keys(loaded)
     cfg = loaded.config
     stdout().print(
         f"[green]ok[/] {loaded.path}: {len(cfg.agents)} agent(s), {len(cfg.servers)} server(s), "
         f"{len(cfg.providers)} provider(s)"
     )
-
-
-def _check_keys(loaded: Any) -> None:
-    """What `run` would reject before calling a model: an OpenAI provider without a key."""
-    from app.config.checks import resolve_provider
-    from app.config.models import OpenAIProviderConfig
-
-    for agent in loaded.config.agents:
-        name, provider = resolve_provider(loaded, agent)
-        if isinstance(provider, OpenAIProviderConfig) and not (provider.api_key or loaded.env.get("OPENAI_API_KEY")):
-            where = (
-                loaded.where("providers", name) if name in loaded.config.providers else loaded.where("agents", agent)
-            )
-            raise ConfigError(
-                f"{where}: provider '{name}' needs an API key, but OPENAI_API_KEY is not set",
-                hint="export OPENAI_API_KEY=..., put it in .env beside the config, or set the provider's api_key",
-            )
 
 
 def show(config: str | None) -> None:

@@ -16,7 +16,7 @@ MASK = "***"
 # Any name containing one of these is a secret: OPENAI_API_KEY, GITHUB_TOKEN, DB_PASSWORD, Authorization.
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASS", "AUTH", "CREDENTIAL", "COOKIE", "SESSION")
 # Short words count only as a whole part of the name: GITHUB_PAT is a secret, PATH is not.
-_SECRET_PARTS = {"PAT", "PWD", "SIG", "SIGNATURE"}
+_SECRET_PARTS = {"PAT", "SIG", "SIGNATURE"}  # not PWD: the shell's working directory
 _NAME_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])|[0-9]+")
 # Values that are references or placeholders, not secrets: `${VAR}`, `...`, `***`.
 _NOT_A_VALUE = re.compile(r"^(\$\{[^}]*\}|\.{3}|\*{3}|<[^>]*>)$")
