@@ -339,3 +339,27 @@ def test_fake_server_rules_are_bounded_like_configs(tmp_path: Path) -> None:
     result = run_cli("fake-openai", "--rules", "bomb.yaml", cwd=tmp_path, timeout=20)
     assert_clean_failure(result, "rules bomb")
     assert "bomb.yaml:" in error_lines(result)[0] and "aliases" in error_lines(result)[0]
+
+
+def test_ctrl_c_is_an_interruption_even_when_a_library_absorbs_the_cancellation() -> None:
+    import asyncio
+    import contextlib
+    import os
+    import signal
+
+    from app.commands.common import run_async
+
+    finished: list[str] = []
+
+    async def absorbing() -> str:
+        # What a tool runner does when it reports a cancelled call to the model as a failure.
+        os.kill(os.getpid(), signal.SIGINT)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(5)
+        finished.append("cleanup ran")
+        return "done"
+
+    with pytest.raises(KeyboardInterrupt):
+        run_async(absorbing())
+    assert finished == ["cleanup ran"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

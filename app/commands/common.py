@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import warnings
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -53,6 +55,8 @@ def quiet_sdk_logs() -> None:
         if not logger.propagate and not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
             logger.addHandler(logging.NullHandler())  # or Python's last-resort handler prints them
     if not debug:
+        # A turn cancelled by Ctrl-C leaves an SDK coroutine unawaited; its warning is noise to a user.
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         return
     root = logging.getLogger()
     if not any(getattr(h, "_agentdeck", False) for h in root.handlers):
@@ -63,6 +67,40 @@ def quiet_sdk_logs() -> None:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run with quiet library logs; KeyboardInterrupt propagates after cleanup."""
+    """asyncio.run with quiet library logs; Ctrl-C cancels the work, cleans up, then raises KeyboardInterrupt."""
     quiet_sdk_logs()
-    return asyncio.run(coro)
+    interrupts = 0
+
+    async def guarded() -> T:
+        # asyncio.run turns Ctrl-C into a cancellation of this task, but reports KeyboardInterrupt only
+        # when that cancellation escapes; a library that absorbs it (a cancelled tool call reported to
+        # the model as a failure) would make an interrupted run end as a success. Count the signal.
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_sigint() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            if interrupts > 1:
+                raise KeyboardInterrupt  # a second Ctrl-C stops waiting for cleanup
+            if task is not None:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+            return await coro
+        try:
+            return await coro
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        result = asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if interrupts:
+            raise KeyboardInterrupt from None
+        raise
+    if interrupts:
+        raise KeyboardInterrupt
+    return result
