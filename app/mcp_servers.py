@@ -21,7 +21,9 @@ from app.config.models import (
     StdioServerConfig,
     StreamableHttpServerConfig,
 )
+from app.config.redact import known_secrets
 from app.filters import build_tool_filter
+from app.liveness import down_message, failed_message, is_connection_loss, watched
 from app.mcp_direct import StderrLog, describe_target, stdio_params
 from app.telemetry import record_tool_call
 
@@ -35,9 +37,13 @@ class _DeckServer:
     cache_tools_list: bool
     cached_tools: Any
 
-    def _deck_init(self, ttl: float | None, describe: str) -> None:
+    def _deck_init(self, ttl: float | None, describe: str, secrets: frozenset[str] = frozenset()) -> None:
         self.ttl = ttl
         self.describe = describe
+        self.secrets = secrets
+        # Why the server is gone (its process exited, its connection dropped); None while it is up.
+        self.down: str | None = None
+        self._deck_closing = False
         self._deck_stale = True
         self._deck_fetched_at = 0.0
         self.tools_list_fetches = 0
@@ -104,6 +110,46 @@ class _DeckServer:
                 self.tools_list_fetches += 1
         return tools  # type: ignore[no-any-return]
 
+    def create_streams(self) -> AbstractAsyncContextManager[Any]:
+        return watched(super().create_streams(), self._deck_stream_ended)  # type: ignore[misc]
+
+    def _deck_stream_ended(self) -> None:
+        if not self._deck_closing and self.down is None:
+            self.down = self._deck_end_cause()
+            log.warning("MCP server %s is down: %s", self.name, self.down)
+
+    def _deck_end_cause(self) -> str:
+        return "the connection closed"
+
+    async def connect(self) -> None:
+        self.down = None
+        self._deck_closing = False
+        await super().connect()  # type: ignore[misc]
+
+    async def cleanup(self) -> None:
+        self._deck_closing = True
+        await super().cleanup()  # type: ignore[misc]
+
+    async def probe(self, timeout: float = 2.0) -> str | None:
+        """Ping a server believed up; mark it down if it does not answer. Returns why it is down."""
+        session = getattr(self, "session", None)
+        if self.down is None and session is not None:
+            try:
+                await asyncio.wait_for(session.send_ping(), timeout)
+            except Exception as exc:  # noqa: BLE001 - any failure to answer a ping is the answer
+                if is_connection_loss(exc) or isinstance(exc, TimeoutError):
+                    self.down = "it does not answer" if isinstance(exc, TimeoutError) else _cause(exc)
+        return self.down
+
+    def failure_text(self, tool: str | None, exc: BaseException) -> str:
+        """What the user and the model are told about a failed call (secrets masked)."""
+        from app.config.redact import redact
+
+        if self.down is None and is_connection_loss(exc):
+            self.down = _cause(exc)
+        text = down_message(self.name, tool, self.down) if self.down else failed_message(self.name, tool, _cause(exc))
+        return str(redact(text, self.secrets))
+
     async def call_tool(self, tool_name: str, arguments: dict[str, Any] | None, meta: Any = None) -> Any:
         started = time.perf_counter()
         ok, error = False, None
@@ -113,12 +159,30 @@ class _DeckServer:
             self.last_error = None
             return result
         except Exception as exc:
-            from app.connect import describe_exception
-
-            error = self.last_error = describe_exception(exc)
+            error = self.last_error = self.failure_text(tool_name, exc)
             raise
         finally:
             record_tool_call(self.name, tool_name, arguments or {}, ok, time.perf_counter() - started, error=error)
+
+
+def _cause(exc: BaseException) -> str:
+    from app.connect import describe_exception
+
+    return describe_exception(exc)
+
+
+class ToolFailureMessage:
+    """The SDK's failure_error_function for one server: the model gets the text the user sees."""
+
+    def __init__(self) -> None:
+        self.server: _DeckServer | None = None
+
+    def __call__(self, ctx: Any, error: Exception) -> str:
+        tool = getattr(ctx, "tool_name", None)
+        cause: BaseException = error.__cause__ if error.__cause__ is not None else error
+        if self.server is None:
+            return f"The tool {tool or '?'} failed: {_cause(cause)}"
+        return self.server.failure_text(tool, cause)
 
 
 class DeckStdioServer(_DeckServer, MCPServerStdio):
@@ -127,7 +191,11 @@ class DeckStdioServer(_DeckServer, MCPServerStdio):
     errlog: StderrLog
 
     def create_streams(self) -> AbstractAsyncContextManager[Any]:
-        return stdio_client(self.params, errlog=cast(TextIO, self.errlog.file))
+        return watched(stdio_client(self.params, errlog=cast(TextIO, self.errlog.file)), self._deck_stream_ended)
+
+    def _deck_end_cause(self) -> str:
+        last = self.errlog.tail(1, 200).strip()
+        return "its process exited" + (f"; its last stderr line: {last}" if last else "")
 
     def stderr_tail(self, max_lines: int = 12, max_chars: int = 2000) -> str:
         """The last lines the child wrote to stderr."""
@@ -152,6 +220,7 @@ def build_local_server(
 ) -> DeckServer:
     """One SDK server object (not yet connected) for a stdio/sse/streamable_http entry."""
     ttl = cfg.cache_tools.ttl if isinstance(cfg.cache_tools, CacheTTL) else None
+    failure = ToolFailureMessage()
     common: dict[str, Any] = {
         "name": name,
         "cache_tools_list": bool(cfg.cache_tools),
@@ -162,6 +231,7 @@ def build_local_server(
         "retry_backoff_seconds_base": 0.5,
         "retry_backoff_seconds_max": 8.0,
         "require_approval": local_require_approval(cfg.approval),
+        "failure_error_function": failure,
     }
     server: DeckServer
     if isinstance(cfg, StdioServerConfig):
@@ -178,6 +248,7 @@ def build_local_server(
         cls = DeckHttpServer if isinstance(cfg, StreamableHttpServerConfig) else DeckSseServer
         assert isinstance(cfg, SseServerConfig)
         server = cls(params=http_params, **common)  # type: ignore[arg-type]
-    server._deck_init(ttl, describe_target(cfg))
+    server._deck_init(ttl, describe_target(cfg), frozenset(known_secrets(loaded)))
+    failure.server = server
     server.message_handler = server._deck_on_message
     return server

@@ -23,6 +23,8 @@ class RunOutcome:
     duration_ms: float = 0.0
     approvals: int = 0
     warnings: list[str] = field(default_factory=list)
+    # Estimated US dollars from the price table; None for a model without a price.
+    cost_usd: float | None = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """The `run --json` shape."""
@@ -32,6 +34,7 @@ class RunOutcome:
             "tool_calls": [c.as_dict() for c in self.tool_calls],
             "approvals": self.approvals,
             "usage": self.usage,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "duration_ms": round(self.duration_ms, 1),
         }
 
@@ -47,7 +50,7 @@ def server_of(deck: Deck, tool_name: str) -> str | None:
     return None
 
 
-def _usage_dict(usage: Any) -> dict[str, int]:
+def usage_dict(usage: Any) -> dict[str, int]:
     details = getattr(usage, "input_tokens_details", None)
     return {
         "requests": usage.requests,
@@ -99,7 +102,7 @@ async def run_question(deck: Deck, question: str, approver: Approver, log: ToolC
         output=text,
         agent=result.last_agent.name,
         tool_calls=list(log.calls),
-        usage=_usage_dict(result.context_wrapper.usage),
+        usage=usage_dict(result.context_wrapper.usage),
         duration_ms=(time.perf_counter() - started) * 1000,
         approvals=log.approvals,
         warnings=list(log.warnings),

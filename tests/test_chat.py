@@ -6,6 +6,7 @@ import json
 import re
 import sqlite3
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -97,7 +98,12 @@ def test_tool_call_and_every_approval_answer(chat_project):
     child.expect("main>")
     say(child, "delete customer 4")
     child.expect(r"allow\?")
+    time.sleep(1.2)  # the human thinks; the call's own time must not include this
     say(child, "y")
+    child.expect(r"approval took (\d+\.\d) s")
+    waited_s = float(child.match.group(1))
+    took_ms = int(re.findall(r"(\d+) ms", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before))[-1])
+    assert took_ms < 1000 <= waited_s * 1000, (took_ms, waited_s)
     child.expect("Result: deleted customer 4")
     child.expect("main>")
     say(child, "delete customer 5")
@@ -114,6 +120,26 @@ def test_tool_call_and_every_approval_answer(chat_project):
     child.expect("main>")
     say(child, "delete customer 7")
     assert child.expect([r"allow\?", "Result: deleted customer 7"]) == 1  # "always" was remembered
+    child.expect("main>")
+    say(child, "/approvals")
+    child.expect(r"always\s+toy\.\w*delete_customer")
+    child.expect("main>")
+    say(child, "/approvals reset nothing_here")
+    child.expect("nothing remembered for 'nothing_here'")
+    child.expect("main>")
+    say(child, "/clear")  # a new conversation starts with nothing remembered
+    child.expect("new conversation")
+    say(child, "delete customer 8")
+    child.expect(r"allow\?")
+    say(child, "N")
+    child.expect("main>")
+    say(child, "/approvals")
+    child.expect(r"never\s+toy\.\w*delete_customer")
+    child.expect("main>")
+    say(child, "/approvals reset")
+    child.expect("forgot: toy.")
+    say(child, "/approvals")
+    child.expect("no remembered approvals in this session")
     child.expect("main>")
     finish(child)
     outputs = [o for r in read_call_log(Path(str(chat_project["dir"])) / "calls.jsonl") for o in r["tool_outputs"]]
@@ -206,11 +232,25 @@ def test_server_killed_mid_session_then_reconnect(chat_project):
     pids = toy_pids(str(chat_project["marker"]))
     assert len(pids) == 1
     subprocess.run(["kill", "-9", str(pids[0])], check=True)
-    say(child, "add 2 and 2")
-    child.expect("tool error")
+    # Known as soon as the process is gone, before any call fails.
+    deadline = time.monotonic() + 10
+    while True:
+        say(child, "/servers")
+        if child.expect([r"toy\s+failed\s+\S+\s+down: its process exited", r"toy\s+connected"]) == 0:
+            break
+        assert time.monotonic() < deadline, "the dead server was never shown as failed"
+        child.expect("main>")
+        time.sleep(0.2)
     child.expect("main>")
-    say(child, "/servers")
-    child.expect(r"toy\s+failed")
+    say(child, "add 2 and 2")
+    child.expect("add 2 and 2")
+    child.expect("main>")
+    shown = " ".join(child.before.split())
+    assert "tool error" in shown and "MCP server 'toy' is down" in shown, shown
+    assert "Error getting" not in shown and "MCP tool" not in shown, shown  # no SDK log lines
+    # The model was told the same: which server, that it is down, and that retrying will not help.
+    told = [json.dumps(r["tool_outputs"]) for r in map(json.loads, (chat_project["dir"] / "calls.jsonl").open())]
+    assert any("MCP server 'toy' is down (its process exited" in t and "Retrying will not help" in t for t in told)
     say(child, "/reconnect toy")
     child.expect("toy reconnected")
     say(child, "add 3 and 3")
@@ -354,7 +394,7 @@ def test_tool_panels():
 
 
 def test_tool_results_match_their_own_call_when_parallel_calls_finish_out_of_order():
-    from app.chat.app import match_record
+    from app.chat.view import match_record
     from app.telemetry import ToolCallLog, ToolCallRecord
 
     log = ToolCallLog(

@@ -3,54 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
-from rich.markdown import Markdown
 from rich.table import Table
 
-from app.approvals import ApprovalRequest, RunContext, ask, declined_message
-from app.build import prefixed_name
+from app.approvals import ApprovalRequest
 from app.chat import render
+from app.chat.approvals import RememberedApprovals
 from app.chat.commands import Command, help_text
 from app.chat.store import SessionStore, new_session_name
+from app.chat.view import TurnDisplay, TurnView, keys_unechoed, stream_run
 from app.deck import Deck
-from app.offline.rules import call_output_text
-from app.runner import describe_run_error, server_of
-from app.telemetry import ToolCallLog, ToolCallRecord, recording
-
-
-class TurnView:
-    """Streams assistant text as live Markdown and prints panels between text segments."""
-
-    def __init__(self, console: Console, live: bool) -> None:
-        self.console = console
-        self.use_live = live
-        self.live: Live | None = None
-        self.buffer = ""
-
-    def delta(self, text: str) -> None:
-        self.buffer += text
-        if not self.use_live:
-            return
-        if self.live is None:
-            self.live = Live(Markdown(""), console=self.console, refresh_per_second=12, vertical_overflow="visible")
-            self.live.start()
-        self.live.update(Markdown(self.buffer))
-
-    def flush(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
-        self.buffer = ""
-
-    def show(self, renderable: Any) -> None:
-        self.flush()
-        self.console.print(renderable)
+from app.runner import describe_run_error
+from app.telemetry import ToolCallLog, recording
 
 
 class ChatApp:
@@ -64,21 +34,18 @@ class ChatApp:
         self.console = console
         self.interactive = interactive
         self.agent_name = deck.agent.name
-        self.always: set[str] = set()
-        self.never: set[str] = set()
+        self.remembered = RememberedApprovals()
         self.usage = {"requests": 0, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
         self.tool_calls = 0
         self.hosted_calls = 0
         self.approvals = 0
         # The turn being shown, so an approval asked mid-stream (hosted) can pause its live text.
         self.view: TurnView | None = None
-        # item id -> (started, finished) of hosted calls, from the stream's output_item events.
-        self.hosted_times: dict[str, list[float]] = {}
         self.prompt_session: Any = None
         # "ask" prompts in the terminal; "yes"/"no" decide every call (the only choices without a terminal).
         self.approve_mode = "ask" if interactive else "no"
-        self.declined_ids: set[str] = set()
-        self.consumed: set[int] = set()
+        self.cost = 0.0
+        self.unpriced = False
 
     # ----- input -----
 
@@ -115,13 +82,16 @@ class ChatApp:
         elif cmd.name == "/tools":
             await self.show_tools()
         elif cmd.name == "/servers":
-            self.show_servers()
+            await self.show_servers()
         elif cmd.name == "/reconnect":
             await self.reconnect(cmd.arg or "")
         elif cmd.name == "/clear":
             self.session_name = new_session_name()
             self.session = self.store.open(self.session_name)
+            self.remembered = RememberedApprovals()  # "always" and "never" belong to the conversation
             out.print(f"new conversation: session {self.session_name}", style="dim")
+        elif cmd.name == "/approvals":
+            self.approvals_command(cmd.arg)
         elif cmd.name == "/history":
             out.print(await self.transcript(), markup=False, highlight=False)
         elif cmd.name == "/sessions":
@@ -138,13 +108,34 @@ class ChatApp:
                 out.print(f"saved to {path}", style="dim")
         elif cmd.name == "/usage":
             u = self.usage
+            cost = "n/a (a model without a price: add it to defaults.prices)" if self.unpriced else f"${self.cost:.4f}"
             out.print(
                 f"requests {u['requests']}, input tokens {u['input_tokens']}, output tokens {u['output_tokens']}, "
-                f"total {u['total_tokens']}, tool calls {self.tool_calls} ({self.hosted_calls} hosted), "
-                f"approvals asked {self.approvals}",
+                f"total {u['total_tokens']}, estimated cost {cost}, tool calls {self.tool_calls} "
+                f"({self.hosted_calls} hosted), approvals asked {self.approvals}",
                 markup=False,
             )
         return True
+
+    def approvals_command(self, arg: str | None) -> None:
+        """`/approvals` lists remembered answers; `/approvals reset [TOOL]` forgets them."""
+        words = (arg or "").split()
+        if not words:
+            lines = self.remembered.lines()
+            self.console.print(
+                "\n".join(lines) if lines else "no remembered approvals in this session", markup=False, style="dim"
+            )
+        elif words[0] == "reset" and len(words) <= 2:
+            tool = words[1] if len(words) == 2 else None
+            gone = self.remembered.reset(tool)
+            if gone:
+                self.console.print(f"forgot: {', '.join(gone)}", markup=False, style="dim")
+            elif tool is not None:
+                self.console.print(f"nothing remembered for {tool!r}; /approvals lists what is", style="red")
+            else:
+                self.console.print("no remembered approvals in this session", style="dim")
+        else:
+            self.console.print("usage: /approvals  or  /approvals reset [TOOL]", style="red")
 
     async def show_tools(self) -> None:
         from app.build import offered_tools
@@ -161,15 +152,25 @@ class ChatApp:
             return
         self.console.print(table)
 
-    def show_servers(self) -> None:
+    async def show_servers(self) -> None:
         assert self.deck.pool is not None
+        slots = self.deck.pool.slots
+        # A ping finds a streamable HTTP server that went away; stdio and SSE ones are already known.
+        await asyncio.gather(*(s.server.probe() for s in slots.values() if s.connected and hasattr(s.server, "probe")))
         table = Table(box=None, pad_edge=False)
         for col in ("server", "status", "tools", "last error"):
             table.add_column(col, overflow="fold")
-        for name, slot in self.deck.pool.slots.items():
+        for name, slot in slots.items():
             server = slot.server
-            error = getattr(server, "last_error", None) or slot.error
-            status = "failed" if (not slot.connected or getattr(server, "last_error", None)) else "connected"
+            down = getattr(server, "down", None) if slot.connected else None
+            if not slot.ready.is_set():
+                status, error = "starting", None
+            elif not slot.connected:
+                status, error = "failed", slot.error
+            elif down:
+                status, error = "failed", f"down: {down} (/reconnect {name})"
+            else:
+                status, error = "connected", getattr(server, "last_error", None)
             names = server.cached_tool_names() if slot.connected else None
             tools = len(names) if names is not None else "-"
             table.add_row(name, status, str(tools), error or "")
@@ -206,11 +207,9 @@ class ChatApp:
 
     async def approve(self, request: ApprovalRequest) -> tuple[bool, str | None]:
         """The chat's approver: remembered answers, --approve, or y / a / n (+reason) / N."""
-        key = f"{request.server}.{request.tool}"
-        if key in self.always:
-            return True, None
-        if key in self.never:
-            return False, None
+        remembered = self.remembered.decided(request)
+        if remembered is not None:
+            return remembered, None
         if self.approve_mode != "ask":
             approved = self.approve_mode == "yes"
             if not approved:
@@ -226,10 +225,10 @@ class ChatApp:
             if answer in ("y", "yes", "Y"):
                 return True, None
             if answer in ("a", "always"):
-                self.always.add(key)
+                self.remembered.remember(request, True)
                 return True, None
             if answer == "N":
-                self.never.add(key)
+                self.remembered.remember(request, False)
                 self.show_declined(request.tool, None)
                 return False, None
             if answer in ("n", "no"):
@@ -243,8 +242,7 @@ class ChatApp:
 
     async def turn(self, text: str) -> None:
         """One user message: stream the answer, show tools, resolve approvals, save on success."""
-        from agents import RunConfig, Runner
-        from openai.types.responses import ResponseTextDeltaEvent
+        from agents import RunConfig
 
         from app.tracing import configure
 
@@ -252,48 +250,26 @@ class ChatApp:
         history = await self.session.get_items()
         start_input: Any = [*history, {"role": "user", "content": text}]
         view = self.view = TurnView(self.console, self.interactive)
+        display = TurnDisplay(self.console, self.deck, view, panels=self.interactive)
         run_config = RunConfig(
             tracing_disabled=not configure(self.deck.loaded, self.deck.agents), workflow_name="agentdeck chat"
         )
         max_turns = self.deck.loaded.config.agents[self.agent_name].max_turns
-        started: dict[str, tuple[float, str | None, str, str]] = {}
-        stream: Any = None
-        self.consumed = set()
-        self.hosted_times = {}
-        with recording() as log:
+        echo = keys_unechoed(sys.stdin) if self.interactive else contextlib.nullcontext()
+        with recording() as log, echo:
             try:
-                target: Any = start_input
-                while True:
-                    stream = Runner.run_streamed(
-                        agent, target, context=RunContext(self.approve), max_turns=max_turns, run_config=run_config
-                    )
-                    async for ev in stream.stream_events():
-                        if ev.type == "raw_response_event":
-                            if isinstance(ev.data, ResponseTextDeltaEvent):
-                                view.delta(ev.data.delta)
-                            else:
-                                self.on_hosted_event(ev.data, view)
-                        elif ev.type == "agent_updated_stream_event" and ev.new_agent.name != self.agent_name:
-                            view.show(render.handoff(ev.new_agent.name))
-                        elif ev.type == "run_item_stream_event":
-                            self.show_item(ev, view, started, log)
-                    view.flush()
-                    if not stream.interruptions:
-                        break
-                    state = stream.to_state()
-                    for item in stream.interruptions:
-                        tool = item.tool_name or "?"
-                        request = ApprovalRequest(tool, server_of(self.deck, tool), item.arguments or "{}")
-                        ok, reason = await ask(self.approve, request)
-                        if ok:
-                            state.approve(item)
-                        else:
-                            self.declined_ids.add(getattr(item.raw_item, "call_id", None) or "")
-                            state.reject(item, rejection_message=declined_message(reason))
-                    target = state
+                stream = await stream_run(
+                    agent,
+                    start_input,
+                    display=display,
+                    approver=self.approve,
+                    log=log,
+                    max_turns=max_turns,
+                    run_config=run_config,
+                )
             except (asyncio.CancelledError, KeyboardInterrupt):
-                if stream is not None:
-                    stream.cancel()
+                if display.stream is not None:
+                    display.stream.cancel()
                 view.flush()
                 self.console.print("turn cancelled; nothing from it was saved", style="yellow")
                 return
@@ -303,10 +279,7 @@ class ChatApp:
                 return
             finally:
                 self.view = None
-        self.count(log)
-        usage = stream.context_wrapper.usage
-        for key in self.usage:
-            self.usage[key] += getattr(usage, key)
+        self.count(log, display, stream)
         if self.agent_name != stream.last_agent.name:
             self.agent_name = stream.last_agent.name
         await self.session.add_items(stream.to_input_list()[len(history) :])
@@ -317,95 +290,24 @@ class ChatApp:
                 highlight=False,
             )
 
-    def count(self, log: ToolCallLog) -> None:
-        """Add a finished turn's calls to /usage; hosted calls get the durations the stream showed."""
+    def count(self, log: ToolCallLog, display: TurnDisplay, stream: Any) -> None:
+        """Add a finished turn to /usage: tokens, estimated cost and calls (hosted ones timed from the stream)."""
+        from app.prices import PriceTable
+        from app.runner import usage_dict
+
         for record in log.calls:
-            times = self.hosted_times.get(record.item_id or "")
+            times = display.hosted_times.get(record.item_id or "")
             if record.hosted and times is not None and len(times) == 2:
                 record.duration_ms = (times[1] - times[0]) * 1000
         self.tool_calls += len(log.calls)
         self.hosted_calls += sum(1 for r in log.calls if r.hosted)
         self.approvals += log.approvals
-
-    def on_hosted_event(self, event: Any, view: TurnView) -> None:
-        """Show what OpenAI does on hosted servers as the stream reports it, and time each call."""
-        item: Any = getattr(event, "item", None)
-        kind = getattr(item, "type", None)
-        if kind == "mcp_call" and event.type == "response.output_item.added":
-            self.hosted_times[item.id] = [time.perf_counter()]
-        elif kind == "mcp_call" and event.type == "response.output_item.done":
-            self.hosted_times.setdefault(item.id, []).append(time.perf_counter())
-            if self.interactive:
-                self.show_hosted_call(item, view)
-        elif kind == "mcp_list_tools" and event.type == "response.output_item.done" and item.error and self.interactive:
-            view.show(render.error(f"hosted server {self.hosted_name(item.server_label)}: {item.error}"))
-
-    def show_item(
-        self, ev: Any, view: TurnView, started: dict[str, tuple[float, str | None, str, str]], log: ToolCallLog
-    ) -> None:
-        """Tool-call and tool-result panels from run item events."""
-        if not self.interactive:
-            return
-        raw: Any = getattr(ev.item, "raw_item", None)
-        if ev.name == "tool_called" and getattr(raw, "type", None) == "mcp_call":
-            return  # shown from the stream, where it happened (on_hosted_event)
-        if ev.name == "tool_called":
-            name = getattr(raw, "name", None) or (raw.get("name") if isinstance(raw, dict) else None)
-            if not name or name.startswith("transfer_to_"):
-                return
-            call_id = getattr(raw, "call_id", None) or ""
-            args = getattr(raw, "arguments", None) or "{}"
-            server = server_of(self.deck, name)
-            started[call_id] = (time.perf_counter(), server, name, args)
-            view.show(render.tool_call(server, name, args))
-        elif ev.name == "tool_output":
-            call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", "")
-            if call_id not in started or call_id in self.declined_ids:
-                return
-            began, server, name, args = started.pop(call_id)
-            took = (time.perf_counter() - began) * 1000
-            output = render.text_of(getattr(ev.item, "output", ""))
-            record = match_record(log, self.consumed, server, name, args)
-            ok = record.ok if record is not None else True
-            if record is not None and record.error:
-                output = f"{record.server}.{record.tool} failed: {record.error}"
-            view.show(render.tool_result(ok, took, output))
-
-    def hosted_name(self, label: str) -> str:
-        """The agents.yaml name of a hosted server, from the label OpenAI reports."""
-        for name, spec in self.deck.hosted.items():
-            if spec.label == label:
-                return name
-        return label
-
-    def show_hosted_call(self, raw: Any, view: TurnView) -> None:
-        """A call OpenAI made: its line, then its result (it has already finished)."""
-        server = self.hosted_name(raw.server_label)
-        view.show(render.tool_call(server, raw.name, raw.arguments or "{}", hosted=True))
-        times = self.hosted_times.get(raw.id) or []
-        took = (times[-1] - times[0]) * 1000 if len(times) == 2 else None
-        failed = raw.error is not None or raw.status == "failed"
-        output = call_output_text(raw)
-        view.show(render.tool_result(not failed, took, f"{server}.{raw.name} failed: {output}" if failed else output))
-
-
-def match_record(
-    log: ToolCallLog, consumed: set[int], server: str | None, public_name: str, arguments: str
-) -> ToolCallRecord | None:
-    """The recorder entry for one finished call, by server, tool and arguments (parallel calls finish in any order)."""
-    try:
-        wanted = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        wanted = None
-    candidates = [
-        (i, rec)
-        for i, rec in enumerate(log.calls)
-        if i not in consumed
-        and (server is None or rec.server == server)
-        and public_name in (rec.tool, prefixed_name(rec.server, rec.tool))
-    ]
-    exact = [(i, rec) for i, rec in candidates if rec.arguments == wanted]
-    for i, rec in exact or candidates:
-        consumed.add(i)
-        return rec
-    return None
+        usage = usage_dict(stream.context_wrapper.usage)
+        for key in self.usage:
+            self.usage[key] += usage[key]
+        prices = PriceTable(self.deck.loaded.config.defaults.prices)
+        cost = prices.cost(self.deck.models.model_name(stream.last_agent.name), usage)
+        if cost is None:
+            self.unpriced = True
+        else:
+            self.cost += cost

@@ -17,10 +17,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/history": ("", "show this conversation"),
     "/sessions": ("", "list saved sessions"),
     "/save": ("FILE", "write the conversation as Markdown"),
-    "/usage": ("", "tokens and tool calls so far"),
+    "/approvals": ("[reset [TOOL]]", "remembered always/never answers; reset forgets them (all, or TOOL's)"),
+    "/usage": ("", "tokens, estimated cost and tool calls so far"),
     "/exit": ("", "leave (Ctrl-D works too)"),
 }
-NEEDS_ARG = {name for name, (arg, _) in COMMANDS.items() if arg}
+NEEDS_ARG = {name for name, (arg, _) in COMMANDS.items() if arg and not arg.startswith("[")}
 
 
 @dataclass
@@ -57,5 +58,6 @@ def parse(text: str) -> Command:
 def help_text() -> str:
     lines = [f"{name + (' ' + arg if arg else ''):<18} {desc}" for name, (arg, desc) in COMMANDS.items()]
     lines.append("")
+    lines.append("After a handoff the prompt names the agent now answering; /agent NAME switches back.")
     lines.append("Enter sends; Esc then Enter inserts a new line. Ctrl-C cancels a running turn.")
     return "\n".join(lines)

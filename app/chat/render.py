@@ -47,9 +47,11 @@ def tool_call(server: str | None, tool: str, arguments: str | dict[str, Any], ho
     return text
 
 
-def tool_result(ok: bool, duration_ms: float | None, output: str) -> RenderableType:
-    """`  ✓ 12 ms  preview…` or a red error panel."""
+def tool_result(ok: bool, duration_ms: float | None, output: str, waited_ms: float | None = None) -> RenderableType:
+    """`  ✓ 12 ms  preview…` or a red error panel; time spent waiting for an approval is shown apart."""
     took = f"{duration_ms:.0f} ms" if duration_ms is not None else ""
+    if waited_ms:
+        took += f" (approval took {waited_ms / 1000:.1f} s)"
     if ok:
         line = Text("  ✓ ", style="green")
         line.append(took, style="dim")
@@ -67,8 +69,19 @@ def declined(tool: str, reason: str | None) -> RenderableType:
     return text
 
 
-def handoff(target: str) -> RenderableType:
-    return Text(f"→ {target}", style="bold magenta")
+def handoff(target: str, reason: str | None = None) -> RenderableType:
+    """`→ billing`, with the reason the model gave when it gave one."""
+    text = Text(f"→ {target}", style="bold magenta")
+    if reason:
+        text.append(f": {shorten(reason, MAX_PREVIEW)}", style="magenta")
+    return text
+
+
+def markdown(text: str) -> RenderableType:
+    """Assistant text as Markdown."""
+    from rich.markdown import Markdown
+
+    return Markdown(text)
 
 
 def error(message: str) -> RenderableType:
