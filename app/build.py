@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, RunContextWrapper
+from agents import Agent, FunctionTool, Handoff, RunContextWrapper, handoff
 from agents.mcp import MCPUtil
+from pydantic import BaseModel, Field
 
 from app.config.loader import LoadedConfig
 from app.errors import AgentdeckError, ConfigError
 from app.filters import UNSAFE_CHARS, check_collisions, prefixed_name
 from app.hosted.spec import Listing, hosted_spec, tool_config
 from app.providers import Models
+from app.telemetry import attributed
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. Use the tools you are given when they help."
 
@@ -82,7 +85,8 @@ def _reuse_key(server: Any) -> tuple[int, int] | None:
 
 
 def agent_order(loaded: LoadedConfig) -> list[str]:
-    """Agents ordered so that every handoff/as_tools target is built before its user."""
+    """Agents ordered so that every as_tools target comes before its user, and handoff targets but for cycles."""
+    # Handoffs are wired once all agents exist (build_agents), so only as_tools links need the order.
     agents = loaded.config.agents
     order: list[str] = []
     seen: set[str] = set()
@@ -91,7 +95,9 @@ def agent_order(loaded: LoadedConfig) -> list[str]:
         if name in seen:
             return
         seen.add(name)
-        for dep in [*agents[name].handoffs, *agents[name].as_tools]:
+        # as_tools first: validation rejects any cycle through an as_tools link, so a depth-first
+        # walk never meets an as_tools target that is still being visited.
+        for dep in [*agents[name].as_tools, *agents[name].handoffs]:
             visit(dep)
         order.append(name)
 
@@ -139,22 +145,59 @@ def build_agents(
     """The agents (all, or `only` these, added to `existing`), wired to the connected servers they name.
 
     `listings` holds what agentdeck saw of hosted servers, to turn filters into tool names. With
-    `unavailable`, an agent that cannot be built (nor those that use it) is left out and the reason
-    recorded there, instead of failing the whole build.
+    `unavailable`, an agent that cannot be built (nor those that use it or hand off to it) is left out
+    and the reason recorded there, instead of failing the whole build.
     """
     from app.hosted.runtime import HostedCallRecorder
 
     built: dict[str, DeckAgent] = dict(existing or {})
+    new: list[str] = []
     for name in agent_order(loaded):
         if (only is not None and name not in only) or name in built:
             continue
         try:
             built[name] = _build_one(loaded, models, servers, name, built, listings or {}, HostedCallRecorder)
+            new.append(name)
         except AgentdeckError as exc:
             if unavailable is None:
                 raise
             unavailable[name] = exc.message
+    # Handoffs may form cycles, so they are wired once every agent exists. An agent whose handoff
+    # target is missing is itself unavailable, and so is every agent that uses that one.
+    for name in _cut_off(loaded, new, built, unavailable):
+        del built[name]
+        new.remove(name)
+    for name in new:
+        built[name].handoffs = [reasoned_handoff(built[other]) for other in loaded.config.agents[name].handoffs]
     return built
+
+
+def _cut_off(
+    loaded: LoadedConfig, new: list[str], built: dict[str, DeckAgent], unavailable: dict[str, str] | None
+) -> list[str]:
+    """The newly built agents that hand off to (or use as a tool) an agent that is missing or cut off.
+
+    Their reasons go to `unavailable`; without it, the first one is raised.
+    """
+    agents = loaded.config.agents
+    dropped: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for name in new:
+            if name in dropped:
+                continue
+            spec = agents[name]
+            gone = [o for o in [*spec.as_tools, *spec.handoffs] if o not in built or o in dropped]
+            if not gone:
+                continue
+            why = f"it uses agent '{gone[0]}', which is unavailable"
+            if unavailable is None:
+                raise ConfigError(why)
+            unavailable[name] = why
+            dropped.append(name)
+            changed = True
+    return dropped
 
 
 def _build_one(
@@ -168,15 +211,16 @@ def _build_one(
 ) -> DeckAgent:
     cfg = loaded.config
     spec = cfg.agents[name]
-    missing = [other for other in [*spec.handoffs, *spec.as_tools] if other not in built]
+    missing = [other for other in spec.as_tools if other not in built]
     if missing:
         raise ConfigError(f"it uses agent '{missing[0]}', which is unavailable")
     hosted, labels = hosted_tools(loaded, name, listings)
     as_tools = [
-        built[other].as_tool(
-            tool_name=UNSAFE_CHARS.sub("_", f"ask_{other}"),
-            tool_description=cfg.agents[other].description or f"Ask the {other} agent.",
-            max_turns=cfg.agents[other].max_turns,
+        agent_tool(
+            built[other],
+            UNSAFE_CHARS.sub("_", f"ask_{other}"),
+            cfg.agents[other].description or f"Ask the {other} agent.",
+            cfg.agents[other].max_turns,
         )
         for other in spec.as_tools
     ]
@@ -188,10 +232,64 @@ def _build_one(
         model_settings=models.settings_for(name),
         mcp_servers=[servers[s] for s in spec.servers if s in servers],
         tools=[*hosted, *as_tools],
-        handoffs=[built[other] for other in spec.handoffs],
         prefix_tool_names=spec.prefix_tool_names,
         hooks=recorder(labels) if labels else None,
     )
+
+
+# The arguments of every `transfer_to_<agent>` call. Its docstring and description are what the model reads.
+class HandoffReason(BaseModel):
+    """Why the conversation is handed over."""
+
+    reason: str | None = Field(default=None, description="Why you hand off, in a few words, for the user to see.")
+
+
+def reasoned_handoff(target: DeckAgent) -> Handoff[Any, Any]:
+    """A handoff to `target` whose call may carry a short reason: `{"reason": "..."}` in its arguments."""
+    from agents.exceptions import ModelBehaviorError
+
+    def on_handoff(context: RunContextWrapper[Any], data: HandoffReason) -> None:
+        # Nothing to do: the reason stays in the call's arguments, where the chat reads it.
+        return None
+
+    made = handoff(target, input_type=HandoffReason, on_handoff=on_handoff)
+    strict = made.on_invoke_handoff
+
+    async def lenient(context: RunContextWrapper[Any], arguments: str) -> Any:
+        # The reason is decoration: a model that sends no JSON or a malformed reason still hands off.
+        try:
+            return await strict(context, arguments)
+        except ModelBehaviorError:
+            return await strict(context, "{}")
+
+    made.on_invoke_handoff = lenient
+    return made
+
+
+def agent_tool(agent: DeckAgent, tool_name: str, description: str, max_turns: int) -> FunctionTool:
+    """`agent` as the tool `tool_name`, its inner calls attributed (`via`) and its events sent to a listener."""
+    # Two SDK tools share one name: the streamed one runs only while app.nested has a listener.
+    from app.nested import current_listener, forward
+
+    quiet = agent.as_tool(tool_name=tool_name, tool_description=description, max_turns=max_turns)
+    streamed = agent.as_tool(
+        tool_name=tool_name,
+        tool_description=description,
+        max_turns=max_turns,
+        on_stream=functools.partial(forward, tool_name),
+        # A slow UI must not fail the tool call: keep every event until the listener catches up.
+        on_stream_max_pending_events=None,
+    )
+    run_quiet, run_streamed = quiet.on_invoke_tool, streamed.on_invoke_tool
+
+    async def invoke(context: Any, arguments: str) -> Any:
+        # Streaming only when someone listens keeps `run`, `batch` and experiments as they were.
+        with attributed(tool_name):
+            run = run_streamed if current_listener() is not None else run_quiet
+            return await run(context, arguments)
+
+    quiet.on_invoke_tool = invoke
+    return quiet
 
 
 async def offered_tools(agent: DeckAgent, servers: dict[str, Any]) -> list[tuple[str, str, Any]]:

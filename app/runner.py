@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,52 +62,77 @@ def usage_dict(usage: Any) -> dict[str, int]:
     }
 
 
-async def run_question(deck: Deck, question: str, approver: Approver, log: ToolCallLog | None = None) -> RunOutcome:
+# (agent, input, log, max_turns, run_config) -> the finished run result; the default runs unstreamed.
+Driver = Callable[[Any, Any, ToolCallLog, int, Any], Awaitable[Any]]
+
+
+async def run_question(
+    deck: Deck,
+    question: str | list[dict[str, Any]],
+    approver: Approver,
+    log: ToolCallLog | None = None,
+    drive: Driver | None = None,
+) -> RunOutcome:
     """Run `question` on the deck's agent until it answers; approvals go through `approver`.
 
-    Pass `log` to keep the tool calls a run made even when it fails.
+    Pass `log` to keep the tool calls a run made even when it fails, and `drive` to run it
+    another way (streamed to a terminal).
     """
-    from agents import RunConfig, Runner
+    from agents import RunConfig
+
+    from app.prices import PriceTable
+    from app.tracing import configure
 
     agent = deck.agent
     config = deck.loaded.config.agents[agent.name]
-    from app.tracing import configure
-
     traced = configure(deck.loaded, deck.agents)
     run_config = RunConfig(tracing_disabled=not traced, workflow_name="agentdeck run")
-    context = RunContext(approver)
     started = time.perf_counter()
     with recording(log) as log:
         try:
-            result = await Runner.run(
-                agent, question, context=context, max_turns=config.max_turns, run_config=run_config
-            )
-            while result.interruptions:
-                state = result.to_state()
-                for item in result.interruptions:
-                    tool = item.tool_name or "?"
-                    request = ApprovalRequest(tool, server_of(deck, tool), item.arguments or "{}")
-                    ok, reason = await ask(approver, request)
-                    if ok:
-                        state.approve(item)
-                    else:
-                        state.reject(item, rejection_message=declined_message(reason))
-                result = await Runner.run(agent, state, max_turns=config.max_turns, run_config=run_config)
+            if drive is None:
+                result = await _run_unstreamed(agent, question, approver, deck, config.max_turns, run_config)
+            else:
+                result = await drive(agent, question, log, config.max_turns, run_config)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - rendered as one clear line by the CLI
             raise RunError(describe_run_error(exc)) from exc
     output = result.final_output
     text = output if isinstance(output, str) else json.dumps(output, default=str)
+    usage = usage_dict(result.context_wrapper.usage)
+    prices = PriceTable(deck.loaded.config.defaults.prices)
     return RunOutcome(
         output=text,
         agent=result.last_agent.name,
         tool_calls=list(log.calls),
-        usage=usage_dict(result.context_wrapper.usage),
+        usage=usage,
         duration_ms=(time.perf_counter() - started) * 1000,
         approvals=log.approvals,
         warnings=list(log.warnings),
+        cost_usd=prices.cost(deck.models.model_name(result.last_agent.name), usage),
     )
+
+
+async def _run_unstreamed(
+    agent: Any, question: Any, approver: Approver, deck: Deck, max_turns: int, run_config: Any
+) -> Any:
+    from agents import Runner
+
+    context = RunContext(approver)
+    result = await Runner.run(agent, question, context=context, max_turns=max_turns, run_config=run_config)
+    while result.interruptions:
+        state = result.to_state()
+        for item in result.interruptions:
+            tool = item.tool_name or "?"
+            request = ApprovalRequest(tool, server_of(deck, tool), item.arguments or "{}")
+            ok, reason = await ask(approver, request)
+            if ok:
+                state.approve(item)
+            else:
+                state.reject(item, rejection_message=declined_message(reason))
+        result = await Runner.run(agent, state, max_turns=max_turns, run_config=run_config)
+    return result
 
 
 def describe_run_error(exc: BaseException) -> str:

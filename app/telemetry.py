@@ -22,14 +22,18 @@ class ToolCallRecord:
     hosted: bool = False
     label: str | None = field(default=None, compare=False)
     item_id: str | None = field(default=None, compare=False)
+    # The agent-as-tool call(s) this call was made inside, outermost first ("ask_b/ask_a"); None at top level.
+    via: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The `run --json` shape of one call."""
         out = asdict(self)
-        for key in ("error", "label", "item_id"):
+        for key in ("error", "label", "item_id", "via"):
             out.pop(key)
         if self.error is not None:
             out["error"] = self.error
+        if self.via is not None:
+            out["via"] = self.via
         if self.hosted:
             out["server_label"] = self.label or self.server
         out["duration_ms"] = None if self.duration_ms is None else round(self.duration_ms, 1)
@@ -43,6 +47,8 @@ class ToolCallRecord:
             out["declined"] = True
         if self.hosted:
             out["hosted"] = True
+        if self.via is not None:
+            out["via"] = self.via
         return out
 
 
@@ -54,6 +60,7 @@ class ToolCallLog:
 
 
 _current: contextvars.ContextVar[ToolCallLog | None] = contextvars.ContextVar("agentdeck_tool_calls", default=None)
+_via: contextvars.ContextVar[str | None] = contextvars.ContextVar("agentdeck_via", default=None)
 
 
 @contextmanager
@@ -70,6 +77,22 @@ def recording(log: ToolCallLog | None = None) -> Iterator[ToolCallLog]:
 def current_log() -> ToolCallLog | None:
     """The log of the run this code belongs to, if one is recording."""
     return _current.get()
+
+
+@contextmanager
+def attributed(tool: str) -> Iterator[None]:
+    """Attribute the calls made inside this block (and its tasks) to the agent-as-tool call `tool`."""
+    outer = _via.get()
+    token = _via.set(f"{outer}/{tool}" if outer else tool)
+    try:
+        yield
+    finally:
+        _via.reset(token)
+
+
+def current_via() -> str | None:
+    """The agent-as-tool call(s) this code runs inside ("ask_b/ask_a"), or None at the top level."""
+    return _via.get()
 
 
 def record_tool_call(
@@ -89,5 +112,7 @@ def record_tool_call(
     if log is not None:
         duration = None if seconds is None else seconds * 1000
         log.calls.append(
-            ToolCallRecord(server, tool, dict(arguments), ok, duration, declined, error, hosted, label, item_id)
+            ToolCallRecord(
+                server, tool, dict(arguments), ok, duration, declined, error, hosted, label, item_id, via=_via.get()
+            )
         )

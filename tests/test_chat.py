@@ -29,6 +29,11 @@ rules:
   - when: {user: 'sleep now'}
     call: [{tool: nap, args: {seconds: 60}}]
     reply: "woke up"
+  - when: {user: 'repeat (?P<w>\\w+) (?P<n>\\d+) times'}
+    call: [{tool: echo, args: {text: "{w}"}}]
+    reply: "Echoed"
+  - when: {user: 'Attached file'}
+    reply: "Got the attachment"
 """
 
 
@@ -40,6 +45,7 @@ def chat_project(tmp_path: Path) -> dict[str, object]:
         RULES.replace("tool: add", f"tool: {prefix}add")
         .replace("tool: delete_customer", f"tool: {prefix}delete_customer")
         .replace("tool: nap", f"tool: {prefix}nap")
+        .replace("tool: echo", f"tool: {prefix}echo")
     )
     (tmp_path / "agents.yaml").write_text(
         "providers:\n  offline: {kind: offline, rules: rules.yaml, log: calls.jsonl}\n"
@@ -412,3 +418,42 @@ def test_tool_results_match_their_own_call_when_parallel_calls_finish_out_of_ord
     assert second is log.calls[0] and second.error == "no such customer"
     assert match_record(log, consumed, "fs", "fs__lookup", '{"id": 1}') is log.calls[2]
     assert match_record(log, consumed, "db", "lookup", '{"id": 1}') is None
+
+
+def test_attach_and_save_full_results_without_overwriting(chat_project):
+    project = Path(str(chat_project["dir"]))
+    (project / "notes.md").write_text("line one\nline two\n")
+    (project / "blob.bin").write_bytes(b"\x00\x01binary")
+    word = "w" * 400  # longer than the 300 characters /history shows
+    child = spawn(chat_project, "--session", "files")
+    say(child, "/attach blob.bin")
+    child.expect("cannot attach blob.bin: it is a binary file")
+    say(child, "/attach notes.md")
+    child.expect("attached notes.md")
+    say(child, "please read it")
+    child.expect("Got the attachment")
+    child.expect("main>")
+    say(child, f"repeat {word} 1 times")
+    child.expect(r"allow\?")  # echo has no annotations, so it counts as destructive
+    say(child, "y")
+    child.expect("Echoed")
+    child.expect("main>")
+    say(child, "/save out.md")
+    child.expect("saved to out.md")
+    child.expect("main>")
+    saved = (project / "out.md").read_text()
+    assert word in saved and "line one" in saved, saved
+    (project / "out.md").write_text("keep me")
+    say(child, "/save out.md")
+    child.expect("out.md exists; /save! out.md")
+    child.expect("main>")
+    assert (project / "out.md").read_text() == "keep me"
+    say(child, "/save! out.md")
+    child.expect("saved to out.md")
+    child.expect("main>")
+    assert word in (project / "out.md").read_text()
+    finish(child)
+    user = [str(r["user"]) for r in read_call_log(project / "calls.jsonl")]
+    assert any("Attached file notes.md" in u and "line two" in u for u in user)
+    # The attachment went with one message only.
+    assert not any("Attached file" in u for u in user if word in u)

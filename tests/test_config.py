@@ -181,9 +181,10 @@ def test_unknown_handoff_and_as_tool_agents(write_config):
     assert "agents.main.as_tools[0]: unknown agent 'ghost'" in err.message
 
 
-def test_handoff_cycle_is_reported(write_config):
-    err = error_of(write_config("agents:\n  a: {handoffs: [b]}\n  b: {handoffs: [c]}\n  c: {handoffs: [a]}\n"))
-    assert "handoffs form a cycle: a -> b -> c -> a" in err.message
+def test_handoff_cycles_are_allowed(write_config):
+    # triage -> billing -> triage is how specialists hand back; max_turns bounds a loop.
+    loaded = load_config(write_config("agents:\n  a: {handoffs: [b]}\n  b: {handoffs: [c]}\n  c: {handoffs: [a]}\n"))
+    assert loaded.config.agents["c"].handoffs == ["a"]
 
 
 def test_self_handoff_and_as_tools_cycle(write_config):

@@ -46,6 +46,9 @@ class ChatApp:
         self.approve_mode = "ask" if interactive else "no"
         self.cost = 0.0
         self.unpriced = False
+        self.attachments: list[Any] = []
+        # agent-as-tool call id -> the calls made inside it (kept for /save; the session holds only the outer call)
+        self.nested: dict[str, list[str]] = {}
 
     # ----- input -----
 
@@ -98,14 +101,10 @@ class ChatApp:
             for info in self.store.list():
                 mark = "*" if info.name == self.session_name else " "
                 out.print(f"{mark} {info.name}  {info.messages} items  {info.updated}", markup=False)
-        elif cmd.name == "/save":
-            path = Path(cmd.arg or "").expanduser()
-            try:
-                path.write_text(await self.transcript(markdown=True), encoding="utf-8")
-            except OSError as exc:
-                out.print(f"cannot write {path}: {exc.strerror}", style="red")
-            else:
-                out.print(f"saved to {path}", style="dim")
+        elif cmd.name in ("/save", "/save!"):
+            await self.save(cmd.arg or "", force=cmd.name == "/save!")
+        elif cmd.name == "/attach":
+            self.attach(cmd.arg or "")
         elif cmd.name == "/usage":
             u = self.usage
             cost = "n/a (a model without a price: add it to defaults.prices)" if self.unpriced else f"${self.cost:.4f}"
@@ -116,6 +115,37 @@ class ChatApp:
                 markup=False,
             )
         return True
+
+    async def save(self, arg: str, force: bool) -> None:
+        """Write the conversation as Markdown, full tool results included; an existing file needs force."""
+        words = arg.split()
+        if "--force" in words:
+            force, words = True, [w for w in words if w != "--force"]
+        path = Path(" ".join(words)).expanduser()
+        text = await self.transcript(markdown=True)
+        try:
+            with path.open("w" if force else "x", encoding="utf-8") as fh:
+                fh.write(text)
+        except FileExistsError:
+            self.console.print(f"{path} exists; /save! {path} (or /save {path} --force) replaces it", style="red")
+        except OSError as exc:
+            self.console.print(f"cannot write {path}: {exc.strerror}", style="red")
+        else:
+            self.console.print(f"saved to {path}", style="dim")
+
+    def attach(self, arg: str) -> None:
+        """Read a file now and send it with the next message."""
+        from app.attachments import load_attachment
+        from app.errors import UsageError
+
+        try:
+            attachment = load_attachment(arg)
+        except UsageError as exc:
+            self.console.print(exc.message, style="red", markup=False)
+            return
+        self.attachments.append(attachment)
+        names = ", ".join(a.name for a in self.attachments)
+        self.console.print(f"attached {attachment.name}; it goes with your next message ({names})", style="dim")
 
     def approvals_command(self, arg: str | None) -> None:
         """`/approvals` lists remembered answers; `/approvals reset [TOOL]` forgets them."""
@@ -201,7 +231,7 @@ class ChatApp:
 
     async def transcript(self, markdown: bool = False) -> str:
         """The conversation as text (Markdown for /save), tool calls included."""
-        return render.transcript(await self.session.get_items(), self.session_name, markdown)
+        return render.transcript(await self.session.get_items(), self.session_name, markdown, self.nested)
 
     # ----- turns -----
 
@@ -248,7 +278,11 @@ class ChatApp:
 
         agent = self.deck.agents[self.agent_name]
         history = await self.session.get_items()
-        start_input: Any = [*history, {"role": "user", "content": text}]
+        from app.attachments import user_message
+
+        message = user_message(text, self.attachments)
+        turn_input = [{"role": "user", "content": text}] if isinstance(message, str) else message
+        start_input: Any = [*history, *turn_input]
         view = self.view = TurnView(self.console, self.interactive)
         display = TurnDisplay(self.console, self.deck, view, panels=self.interactive)
         run_config = RunConfig(
@@ -279,6 +313,8 @@ class ChatApp:
                 return
             finally:
                 self.view = None
+        self.attachments = []  # sent with this message, which is now part of the conversation
+        self.nested.update(display.nested_calls)
         self.count(log, display, stream)
         if self.agent_name != stream.last_agent.name:
             self.agent_name = stream.last_agent.name

@@ -8,15 +8,16 @@ import signal
 from typing import Any
 
 from app.chat.app import ChatApp
-from app.chat.commands import COMMANDS, CommandError, is_command, parse
+from app.chat.commands import CommandError, is_command, parse
 
 
 async def interactive_loop(app: ChatApp) -> None:
     """prompt_toolkit input with history and completion; Ctrl-C cancels turns, Ctrl-D exits."""
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.completion import WordCompleter
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.key_binding import KeyBindings
+
+    from app.chat.complete import ChatCompleter
 
     bindings = KeyBindings()
 
@@ -25,8 +26,7 @@ async def interactive_loop(app: ChatApp) -> None:
         event.current_buffer.insert_text("\n")
 
     history = FileHistory(str(app.store.path.parent / "history"))
-    completer = WordCompleter([*COMMANDS, *app.deck.agents, *app.deck.servers], sentence=True)
-    session: PromptSession[str] = PromptSession(history=history, completer=completer, key_bindings=bindings)
+    session: PromptSession[str] = PromptSession(history=history, completer=ChatCompleter(app), key_bindings=bindings)
     app.prompt_session = session
     loop = asyncio.get_running_loop()
     while True:

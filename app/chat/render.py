@@ -78,10 +78,10 @@ def handoff(target: str, reason: str | None = None) -> RenderableType:
 
 
 def markdown(text: str) -> RenderableType:
-    """Assistant text as Markdown."""
-    from rich.markdown import Markdown
+    """Assistant text as Markdown that keeps line breaks and angle-bracketed text."""
+    from app.chat.markdown import markdown as faithful
 
-    return Markdown(text)
+    return faithful(text)
 
 
 def error(message: str) -> RenderableType:
@@ -95,11 +95,13 @@ def text_of(content: Any) -> str:
     if isinstance(content, list):
         return "".join(text_of(part) for part in content)
     if isinstance(content, dict):
+        if content.get("type") == "input_image":
+            return "\n[image attached]"
         return str(content.get("text") or content.get("output") or "")
     return "" if content is None else str(content)
 
 
-def transcript(items: list[Any], session: str, markdown: bool) -> str:
+def transcript(items: list[Any], session: str, markdown: bool, nested: dict[str, list[str]] | None = None) -> str:
     """A stored conversation as text (Markdown for /save), tool calls included."""
     from app.offline.rules import call_output_text
 
@@ -112,8 +114,13 @@ def transcript(items: list[Any], session: str, markdown: bool) -> str:
         lines.append(f"- {what} `{call}`" if markdown else f"  {what} {call}")
 
     def result(output: str) -> None:
-        out = shorten(output, 300)
-        lines.extend([f"- tool result: {out}" if markdown else f"  tool result: {out}", ""])
+        if markdown:  # a saved conversation keeps every result whole
+            fence = "~~~~" if "```" in output else "```"
+            lines.extend(
+                ["- tool result:", "", f"  {fence}", *(f"  {line}" for line in output.splitlines()), f"  {fence}", ""]
+            )
+        else:
+            lines.extend([f"  tool result: {shorten(output, 300)}", ""])
 
     for item in items:
         kind, role = item.get("type"), item.get("role")
@@ -124,6 +131,8 @@ def transcript(items: list[Any], session: str, markdown: bool) -> str:
         elif kind == "function_call":
             called("tool call", f"{item.get('name')}({item.get('arguments')})")
         elif kind == "function_call_output":
+            for line in (nested or {}).get(str(item.get("call_id")), []):
+                called("call inside", line)
             result(text_of(item.get("output")))
         elif kind == "mcp_call":
             called("hosted tool call", f"{item.get('server_label')}.{item.get('name')}({item.get('arguments')})")

@@ -9,12 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
+from rich.padding import Padding
+from rich.text import Text
 
 from app.build import prefixed_name
 from app.chat import render
 from app.deck import Deck
+from app.nested import NestedEvent, listening
 from app.offline.rules import call_output_text
 from app.runner import server_of
 from app.telemetry import ToolCallLog, ToolCallRecord
@@ -81,6 +84,7 @@ class _Started:
     server: str | None
     name: str
     arguments: str
+    parent: str | None = None  # the enclosing agent-as-tool call's id
 
 
 @dataclass
@@ -99,9 +103,13 @@ class TurnDisplay:
     # item id -> (started, finished) of hosted calls, from the stream's output_item events.
     hosted_times: dict[str, list[float]] = field(default_factory=dict)
     stream: Any = None
+    log: ToolCallLog = field(default_factory=ToolCallLog)
+    # agent-as-tool call id -> one line per call made inside it, for /save
+    nested_calls: dict[str, list[str]] = field(default_factory=dict)
 
     def on_event(self, ev: Any, log: ToolCallLog) -> None:
         """One event of `Runner.run_streamed(...).stream_events()`."""
+        self.log = log
         from openai.types.responses import ResponseTextDeltaEvent
 
         if ev.type == "raw_response_event":
@@ -125,14 +133,28 @@ class TurnDisplay:
         elif kind == "mcp_list_tools" and event.type == "response.output_item.done" and item.error and self.panels:
             self.view.show(render.error(f"hosted server {self.hosted_name(item.server_label)}: {item.error}"))
 
-    def show_item(self, ev: Any, log: ToolCallLog) -> None:
+    def on_nested(self, nested: NestedEvent) -> None:
+        """A tool call inside an agent used as a tool: drawn indented under its `ask_<agent>` line."""
+        if getattr(nested.event, "type", None) == "run_item_stream_event":
+            self.show_item(nested.event, self.log, via=nested.via, parent=nested.call_id)
+
+    def show(self, renderable: Any, via: str | None) -> None:
+        """Print a line or panel; one from inside an agent used as a tool is indented under its call."""
+        if via is None:
+            self.view.show(renderable)
+        elif isinstance(renderable, Text):
+            self.view.show(Padding(Text.assemble(Text(f"{via} › ", style="dim"), renderable), (0, 0, 0, 2)))
+        else:
+            self.view.show(Padding(Group(Text(f"{via} ›", style="dim"), renderable), (0, 0, 0, 2)))
+
+    def show_item(self, ev: Any, log: ToolCallLog, via: str | None = None, parent: str | None = None) -> None:
         """Tool-call, tool-result and handoff lines from run item events."""
         if not self.panels:
             return
         raw: Any = getattr(ev.item, "raw_item", None)
         if ev.name == "tool_called" and getattr(raw, "type", None) == "mcp_call":
             return  # shown from the stream, where it happened (on_hosted_event)
-        if ev.name == "handoff_requested":
+        if ev.name == "handoff_requested" and via is None:
             self.show_handoff(raw)
         elif ev.name == "tool_called":
             name = _field(raw, "name")
@@ -141,8 +163,8 @@ class TurnDisplay:
             call_id = _field(raw, "call_id") or ""
             args = _field(raw, "arguments") or "{}"
             server = server_of(self.deck, name)
-            self.started[call_id] = _Started(time.perf_counter(), server, name, args)
-            self.view.show(render.tool_call(server, name, args))
+            self.started[call_id] = _Started(time.perf_counter(), server, name, args, parent)
+            self.show(render.tool_call(server, name, args), via)
         elif ev.name == "tool_output":
             call_id = _field(raw, "call_id") or ""
             if call_id not in self.started or call_id in self.declined_ids:
@@ -157,7 +179,12 @@ class TurnDisplay:
             ok = record.ok if record is not None else True
             if record is not None and record.error:
                 output = record.error  # the very text the model was given
-            self.view.show(render.tool_result(ok, took, output, waited_ms=wait * 1000 if wait else None))
+            if call.parent is not None:
+                where = f"{call.server}." if call.server else ""
+                self.nested_calls.setdefault(call.parent, []).append(
+                    f"{via}: {where}{call.name}({call.arguments}) -> {output}"
+                )
+            self.show(render.tool_result(ok, took, output, waited_ms=wait * 1000 if wait else None), via)
 
     def show_handoff(self, raw: Any) -> None:
         """`→ billing: the reason the model gave`, from the transfer call's arguments."""
@@ -245,12 +272,15 @@ async def stream_run(
     from app.approvals import ApprovalRequest, RunContext, ask, declined_message
 
     target: Any = start_input
+    display.log = log
     while True:
-        stream = display.stream = Runner.run_streamed(
-            agent, target, context=RunContext(approver), max_turns=max_turns, run_config=run_config
-        )
-        async for ev in stream.stream_events():
-            display.on_event(ev, log)
+        # Registered before the run starts, so the run's tasks (agent-as-tool calls) inherit it.
+        with listening(display.on_nested) if display.panels else contextlib.nullcontext():
+            stream = display.stream = Runner.run_streamed(
+                agent, target, context=RunContext(approver), max_turns=max_turns, run_config=run_config
+            )
+            async for ev in stream.stream_events():
+                display.on_event(ev, log)
         display.view.flush()
         if not stream.interruptions:
             return stream

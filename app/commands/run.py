@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 from app.approvals import ApprovalRequest, Approver, approve_all, decline_all
 from app.commands.common import load, run_async, stderr, stdout
@@ -43,28 +44,74 @@ def pick_approver(approve: str | None) -> Approver:
     return {"yes": approve_all, "no": decline_all}.get(mode) or tty_approver()
 
 
-def run_command(
-    question: str, *, agent: str | None, model: str | None, json_out: bool, approve: str | None, config: str | None
-) -> None:
-    """Load, connect, run and print."""
+def read_question(question: str | None) -> str:
+    """The question argument, or standard input for `-` (and for no argument when input is piped)."""
+    if question is None or question == "-":
+        if question is None and sys.stdin.isatty():
+            raise UsageError(
+                "no question given", hint='agentdeck run "What is in my notes?"  (or pipe it in: … | agentdeck run -)'
+            )
+        question = sys.stdin.read()
     if not question.strip():
         raise UsageError("the question is empty", hint='agentdeck run "What is in my notes?"')
+    return question
+
+
+def run_command(
+    question: str | None,
+    *,
+    agent: str | None,
+    model: str | None,
+    json_out: bool,
+    approve: str | None,
+    config: str | None,
+    files: list[str] | None = None,
+    quiet: bool = False,
+) -> None:
+    """Load, connect, run and print: streamed with tool panels on a terminal, the answer alone otherwise."""
+    from app.attachments import load_attachment, user_message
+
+    text = read_question(question)
+    attachments = [load_attachment(path) for path in files or []]
     loaded = load(config)
     approver = pick_approver(approve)
+    streamed = not json_out and not quiet and sys.stdout.isatty()
 
     async def go() -> None:
         async with Deck(loaded, DeckOptions(agent=agent, model_override=model)) as deck:
             for warning in deck.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}")
-            if deck.models.is_offline(deck.agent.name) and not json_out:
+            if deck.models.is_offline(deck.agent.name) and not json_out and not quiet:
                 hint = "" if deck.loaded.env.get("OPENAI_API_KEY") else "; set OPENAI_API_KEY to use OpenAI"
                 stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}){hint}.[/]")
-            outcome = await run_question(deck, question, approver)
+            drive = streamed_driver(deck, approver) if streamed else None
+            outcome = await run_question(deck, user_message(text, attachments), approver, drive=drive)
         for warning in outcome.warnings:
             stderr().print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
         if json_out:
             print(json.dumps(outcome.as_dict(), ensure_ascii=False))
-        else:
+        elif not streamed:
             stdout().print(outcome.output, markup=False)
 
     run_async(go())
+
+
+def streamed_driver(deck: Deck, approver: Approver) -> Any:
+    """Run the question streamed: the answer appears as it is written, tool calls as panels (as in chat)."""
+    from app.chat.view import TurnDisplay, TurnView, keys_unechoed, stream_run
+
+    console = stdout()
+
+    async def drive(agent: Any, question: Any, log: Any, max_turns: int, run_config: Any) -> Any:
+        view = TurnView(console, live=True)
+        display = TurnDisplay(console, deck, view)
+        with keys_unechoed(sys.stdin):
+            try:
+                return await stream_run(
+                    agent, question, display=display, approver=approver, log=log, max_turns=max_turns,
+                    run_config=run_config,
+                )  # fmt: skip
+            finally:
+                view.flush()
+
+    return drive

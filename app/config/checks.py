@@ -179,14 +179,24 @@ def check_references(loaded: LoadedConfig) -> None:
                     hint="use a provider with api: responses, or a stdio/sse/streamable_http server",
                 )
 
-    for key in ("handoffs", "as_tools"):
-        cycle = find_cycle({n: getattr(a, key) for n, a in cfg.agents.items()})
-        if cycle:
-            fail(
-                ("agents", cycle[0], key),
-                f"{key} form a cycle: {' -> '.join(cycle)}",
-                hint="an agent cannot reach itself again; remove one of the links",
-            )
+    # Handoff cycles are fine (triage -> billing -> triage): the run's max_turns bounds them. A cycle
+    # through an as_tools link is not: each lap starts another nested run, with no bound on the depth.
+    as_tools = {n: a.as_tools for n, a in cfg.agents.items()}
+    cycle = find_cycle(as_tools)
+    if cycle:
+        fail(
+            ("agents", cycle[0], "as_tools"),
+            f"as_tools form a cycle: {' -> '.join(cycle)}",
+            hint="agents used as tools cannot call each other in a circle; remove one of the links",
+        )
+    nesting = find_nesting_cycle(as_tools, {n: a.handoffs for n, a in cfg.agents.items()})
+    if nesting:
+        fail(
+            ("agents", nesting[0], "as_tools", cfg.agents[nesting[0]].as_tools.index(nesting[1])),
+            f"as_tools and handoffs form a cycle: {' -> '.join(nesting)}",
+            hint=f"'{nesting[1]}', used as a tool by '{nesting[0]}', can lead back to it, so tool calls would nest "
+            "without end (handoff cycles alone are fine); remove one of the links",
+        )
 
 
 def check_rules_file(path: Path) -> None:
@@ -194,6 +204,36 @@ def check_rules_file(path: Path) -> None:
     from app.offline.rules import load_rules
 
     load_rules(path)
+
+
+def find_nesting_cycle(as_tools: dict[str, list[str]], handoffs: dict[str, list[str]]) -> list[str] | None:
+    """A cycle of links that starts with an as_tools link, as [a, b, ..., a], or None."""
+    links = {n: [*as_tools.get(n, []), *handoffs.get(n, [])] for n in {*as_tools, *handoffs}}
+    for caller in sorted(as_tools):
+        for used in as_tools[caller]:
+            back = _shortest_path(links, used, caller)
+            if back is not None:
+                return [caller, *back]
+    return None
+
+
+def _shortest_path(graph: dict[str, list[str]], start: str, goal: str) -> list[str] | None:
+    """[start, ..., goal] along the graph's links, or None when goal cannot be reached."""
+    came_from: dict[str, str | None] = {start: None}
+    queue = [start]
+    for node in queue:
+        if node == goal:
+            path: list[str] = []
+            at: str | None = node
+            while at is not None:
+                path.append(at)
+                at = came_from[at]
+            return path[::-1]
+        for nxt in graph.get(node, []):
+            if nxt not in came_from:
+                came_from[nxt] = node
+                queue.append(nxt)
+    return None
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

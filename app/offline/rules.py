@@ -26,12 +26,25 @@ class ToolCallSpec(_Strict):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class HandoffSpec(_Strict):
+    """`handoff: billing`, or `handoff: {to: billing, reason: "..."}` to give the transfer call a reason."""
+
+    to: str
+    reason: str | None = None
+
+
+def _handoff_shorthand(value: Any) -> Any:
+    return {"to": value} if isinstance(value, str) else value
+
+
 class Step(_Strict):
     """One model turn: call tools, hand off, or reply."""
 
     call: list[ToolCallSpec] | None = None
-    handoff: str | None = None
+    handoff: HandoffSpec | None = None
     reply: str | None = None
+
+    _handoff = field_validator("handoff", mode="before")(_handoff_shorthand)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
@@ -44,8 +57,11 @@ class When(_Strict):
     user: str | None = None
     tool_output: str | None = None
     instructions: str | None = None
+    # The reason given by the handoff that passed this agent the conversation ("" if none was given);
+    # never matches before a handoff, so an agent that is handed the conversation back can tell.
+    handoff_reason: str | None = None
 
-    @field_validator("user", "tool_output", "instructions")
+    @field_validator("user", "tool_output", "instructions", "handoff_reason")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
@@ -60,9 +76,11 @@ class Rule(_Strict):
     name: str | None = None
     when: When = Field(default_factory=When)
     call: list[ToolCallSpec] | None = None
-    handoff: str | None = None
+    handoff: HandoffSpec | None = None
     reply: str | None = None
     steps: list[Step] | None = None
+
+    _handoff = field_validator("handoff", mode="before")(_handoff_shorthand)
 
     @model_validator(mode="after")
     def _shape(self) -> Rule:
@@ -127,6 +145,7 @@ class Conversation:
     last_tool: str | None
     round: int
     size: int
+    handoff_reason: str | None = None  # of the handoff that started this segment; None before any
 
 
 def estimate_tokens(text: str) -> int:
@@ -229,19 +248,19 @@ def read_conversation(instructions: str | None, items: str | list[Any]) -> Conve
     if any(str(_get(i, "type") or "").startswith("mcp_") for i in items):
         items = flatten_hosted(items)
     start, user = 0, ""
-    names: dict[str, str] = {}
+    calls: dict[str, Any] = {}
     for i, item in enumerate(items):
         if _get(item, "role") == "user":
             start, user = i + 1, _text_of(_get(item, "content"))
         if _get(item, "type") == "function_call":
-            names[str(_get(item, "call_id"))] = str(_get(item, "name"))
+            calls[str(_get(item, "call_id"))] = item
     # A handoff starts a fresh segment: the receiving agent begins at round 0.
+    reason = None
     for i in range(start, len(items)):
         item = items[i]
-        if _get(item, "type") == "function_call_output" and names.get(str(_get(item, "call_id")), "").startswith(
-            "transfer_to_"
-        ):
-            start = i + 1
+        call = calls.get(str(_get(item, "call_id")))
+        if _get(item, "type") == "function_call_output" and str(_get(call, "name")).startswith("transfer_to_"):
+            start, reason = i + 1, _handoff_reason(_get(call, "arguments"))
     outputs, rounds, last_tool, previous_was_call = [], 0, None, False
     for item in items[start:]:
         kind = _get(item, "type")
@@ -254,7 +273,16 @@ def read_conversation(instructions: str | None, items: str | list[Any]) -> Conve
         previous_was_call = False
         if kind == "function_call_output":
             outputs.append(_text_of(_get(item, "output")))
-    return Conversation(user, instructions or "", outputs, last_tool, rounds, len(items))
+    return Conversation(user, instructions or "", outputs, last_tool, rounds, len(items), reason)
+
+
+def _handoff_reason(arguments: Any) -> str:
+    try:
+        data = json.loads(arguments or "{}")
+    except (TypeError, ValueError):
+        return ""
+    reason = data.get("reason") if isinstance(data, dict) else None
+    return reason if isinstance(reason, str) else ""
 
 
 def decide(rules: RuleSet, conv: Conversation, offered: list[str]) -> Decision:
@@ -283,11 +311,13 @@ def decide(rules: RuleSet, conv: Conversation, offered: list[str]) -> Decision:
         label = rule.name or f"rule {index + 1}"
         if step.reply is not None:
             return Decision(message=render(step.reply, values), rule=label)
-        wanted = [f"transfer_to_{step.handoff}"] if step.handoff else [c.tool for c in step.call or []]
+        wanted = [f"transfer_to_{step.handoff.to}"] if step.handoff else [c.tool for c in step.call or []]
         if not all(name in offered_set for name in wanted):
             continue
         if step.handoff:
-            return Decision(calls=[(wanted[0], {}, _call_id(conv, 0))], rule=label)
+            # The arguments match the handoff's input schema: an optional reason (app.build.HandoffReason).
+            reason = {"reason": render(step.handoff.reason, values)} if step.handoff.reason else {}
+            return Decision(calls=[(wanted[0], reason, _call_id(conv, 0))], rule=label)
         calls = [
             (spec.tool, render_args(spec.args, values), _call_id(conv, n)) for n, spec in enumerate(step.call or [])
         ]
@@ -297,10 +327,16 @@ def decide(rules: RuleSet, conv: Conversation, offered: list[str]) -> Decision:
 
 def _match(when: When, conv: Conversation) -> dict[str, str] | None:
     groups: dict[str, str] = {}
-    checks = ((when.user, conv.user), (when.instructions, conv.instructions))
+    checks = (
+        (when.user, conv.user),
+        (when.instructions, conv.instructions),
+        (when.handoff_reason, conv.handoff_reason),
+    )
     for pattern, text in checks:
         if pattern is None:
             continue
+        if text is None:
+            return None
         m = re.search(pattern, text)
         if m is None:
             return None
