@@ -8,48 +8,46 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from app.cli_groups import config_app, experiment_app, servers_app, tools_app
+from app.cli_shared import CONFIG_HELP, AgentOpt, Command, ConfigOpt, Group, arg, opt
+
 app = typer.Typer(
     name="agentdeck",
-    help="Run OpenAI Agents SDK agents against MCP servers, configured by one agents.yaml.",
+    help="Run OpenAI Agents SDK agents against MCP servers, configured by one agents.yaml.\n\n"
+    "New here? `agentdeck init` writes a starter config. For tab completion of commands and options,\n"
+    "run `agentdeck --install-completion` once (bash, zsh, fish or PowerShell).\n\n"
+    'Example: agentdeck run "What tools do you have?"',
+    cls=Group,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
-)
-config_app = typer.Typer(
-    help="Validate, show, convert and describe agents.yaml.", no_args_is_help=True, rich_markup_mode=None
-)
-servers_app = typer.Typer(
-    help="List and check the configured MCP servers.", no_args_is_help=True, rich_markup_mode=None
-)
-tools_app = typer.Typer(help="See and call the tools agents are offered.", no_args_is_help=True, rich_markup_mode=None)
-experiment_app = typer.Typer(
-    help="Run the same questions under several variants and compare them.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(config_app, name="config")
 app.add_typer(servers_app, name="servers")
 app.add_typer(tools_app, name="tools")
 app.add_typer(experiment_app, name="experiment")
 
-CONFIG_HELP = "Path to agents.yaml (default: $AGENTDECK_CONFIG, else ./agents.yaml)."
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
 
-def _root_config(ctx: typer.Context, value: str | None) -> str | None:
-    """A command's own --config, else the one given before the command (`agentdeck -c x.yaml tools list`)."""
-    if value:
-        return value
-    obj = ctx.find_root().obj
-    return obj.get("config") if isinstance(obj, dict) else None
-
-
-ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help=CONFIG_HELP, callback=_root_config)]
+    try:
+        print(f"agentdeck {version('agentdeck')}")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        print("agentdeck (version unknown: not installed)")
+    raise typer.Exit()
 
 
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Annotated[str | None, typer.Option("--config", "-c", help=CONFIG_HELP)] = None,
+    config: Annotated[str | None, opt("--config", "-c", metavar="PATH", help=CONFIG_HELP)] = None,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
 ) -> None:
     # Kept on the root context; every command's --config falls back to it (its own value wins).
     ctx.obj = {"config": config}
@@ -66,87 +64,141 @@ class BatchApprove(StrEnum):
     no = "no"
 
 
-class ExportFormat(StrEnum):
-    claude = "claude"
+class Template(StrEnum):
+    basic = "basic"
+    filesystem = "filesystem"
+    customers = "customers"
+    hosted = "hosted"
 
 
-@app.command()
+@app.command(cls=Command)
+def init(
+    path: Annotated[str | None, arg("PATH", "Where to write (default: --config, else ./agents.yaml).")] = None,
+    template: Annotated[
+        Template,
+        opt(
+            "--template",
+            "-t",
+            metavar="NAME",
+            help="basic, filesystem, customers or hosted (OpenAI-hosted MCP).",
+        ),
+    ] = Template.basic,
+    force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a commented starter agents.yaml.
+
+    Every template validates and runs at once: without OPENAI_API_KEY on the offline model.
+    An existing file is never replaced without --force.
+
+    Example: agentdeck init --template filesystem
+    """
+    from app.commands.init import init_command
+
+    init_command(template.value, path or config, force)
+
+
+@app.command(cls=Command)
 def run(
-    question: Annotated[str, typer.Argument(help="The question or task for the agent.")],
-    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Agent to run (default: defaults.agent).")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Override the agent's model name.")] = None,
+    question: Annotated[
+        str | None, arg("QUESTION", 'The question or task; "-" (or none, with input piped) reads standard input.')
+    ] = None,
+    files: Annotated[
+        list[str] | None,
+        opt("--file", "-f", metavar="PATH", help="Attach a text file or image to the question (repeatable)."),
+    ] = None,
+    agent: AgentOpt = None,
+    model: Annotated[str | None, opt("--model", "-m", metavar="NAME", help="Override the agent's model name.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON record of the run.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print the answer alone: no streaming tool panels.")
+    ] = False,
     approve: Annotated[
         Approve | None,
-        typer.Option(
-            help="Tool calls that need approval: ask (default on a terminal), yes, or no (default otherwise)."
-        ),
+        opt("--approve", metavar="MODE", help="Calls that need approval: ask (default on a terminal), yes, or no."),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Ask an agent one question and print its answer."""
+    """Ask an agent one question and print its answer.
+
+    Example: agentdeck run "Summarise this file" -f notes.md
+    """
     from app.commands.run import run_command
 
     run_command(
-        question, agent=agent, model=model, json_out=json_out, approve=approve.value if approve else None, config=config
-    )
+        question, agent=agent, model=model, json_out=json_out, approve=approve.value if approve else None,
+        config=config, files=list(files or []), quiet=quiet,
+    )  # fmt: skip
 
 
-@app.command()
+@app.command(cls=Command)
 def chat(
     agent: Annotated[
-        str | None, typer.Option("--agent", "-a", help="Agent to start with (default: defaults.agent).")
+        str | None, opt("--agent", "-a", metavar="NAME", help="Agent to start with (default: defaults.agent).")
     ] = None,
     session: Annotated[
-        str | None, typer.Option("--session", "-s", help="Resume (or start) this named session.")
+        str | None, opt("--session", "-s", metavar="NAME", help="Resume (or start) this named session.")
     ] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new session (the default without --session).")] = False,
     approve: Annotated[
         Approve | None,
-        typer.Option(
-            help="ask (default on a terminal), yes, or no (default without one) for calls that need approval."
-        ),
+        opt("--approve", metavar="MODE", help="Calls that need approval: ask (default on a terminal), yes, or no."),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Chat with an agent in the terminal (or one message per line from a pipe)."""
+    """Chat with an agent in the terminal.
+
+    From a pipe it reads one message per line.
+
+    Example: agentdeck chat --session support
+    """
     from app.commands.chat import chat_command
 
     chat_command(config, agent, session, new, approve.value if approve else None)
 
 
-@app.command()
+@app.command(cls=Command)
 def batch(
-    input: Annotated[str, typer.Argument(help="A .txt (one query per line), .jsonl or .csv file.")],
+    input: Annotated[str, arg("INPUT", "A .txt (one query per line), .jsonl or .csv file.")],
     out: Annotated[
-        str | None, typer.Option("--out", "-o", help="Results JSONL (default: INPUT's name + .results.jsonl).")
+        str | None, opt("--out", "-o", metavar="PATH", help="Results JSONL (default: INPUT's name + .results.jsonl).")
     ] = None,
-    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Agent to run (default: defaults.agent).")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-j", help="Rows run at the same time.")] = 8,
+    agent: AgentOpt = None,
+    concurrency: Annotated[int, opt("--concurrency", "-j", metavar="N", help="Rows run at the same time.")] = 8,
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT: skip finished ids, retry failed.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUT.")] = False,
     template: Annotated[
-        str | None, typer.Option("--template", help='Build each query from fields: "Summarise {title}: {body}".')
+        str | None,
+        opt("--template", metavar="TEXT", help='Build each query from fields: "Summarise {title}: {body}".'),
     ] = None,
-    id_field: Annotated[str | None, typer.Option("--id-field", help="Field holding each row's id.")] = None,
+    id_field: Annotated[str | None, opt("--id-field", metavar="FIELD", help="Field holding each row's id.")] = None,
     input_field: Annotated[
-        str | None, typer.Option("--input-field", help="Field holding the query (default: input).")
+        str | None, opt("--input-field", metavar="FIELD", help="Field holding the query (default: input).")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N records of INPUT.")] = None,
+    limit: Annotated[int | None, opt("--limit", metavar="N", help="Only the first N records of INPUT.")] = None,
     max_errors: Annotated[
-        int | None, typer.Option("--max-errors", help="Stop after N failed rows (in-flight rows finish).")
+        int | None, opt("--max-errors", metavar="N", help="Stop after N failed rows (in-flight rows finish).")
     ] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds each row may take.")] = None,
+    timeout: Annotated[float | None, opt("--timeout", metavar="SECONDS", help="Time each row may take.")] = None,
     approve: Annotated[
-        BatchApprove | None, typer.Option(help="yes or no (default) for tool calls that need approval; never prompts.")
+        BatchApprove | None,
+        opt("--approve", metavar="MODE", help="yes or no (default) for calls that need approval; never prompts."),
     ] = None,
-    summary: Annotated[str | None, typer.Option("--summary", help="Also write the summary as JSON here.")] = None,
+    summary: Annotated[
+        str | None, opt("--summary", metavar="PATH", help="Also write the summary as JSON here.")
+    ] = None,
     progress_every: Annotated[
-        float, typer.Option("--progress-every", help="Seconds between progress lines when not on a terminal.")
+        float,
+        opt("--progress-every", metavar="SECONDS", help="Time between progress lines when not on a terminal."),
     ] = 10.0,
     config: ConfigOpt = None,
 ) -> None:
-    """Run an agent over every record of a file; results stream to JSONL, resumable."""
+    """Run an agent over every record of a file into JSONL.
+
+    Results stream to the file as rows finish; --resume continues an interrupted batch.
+
+    Example: agentdeck batch questions.txt -o answers.jsonl --concurrency 4
+    """
     from app.commands.batch import BatchArgs, batch_command
 
     batch_command(
@@ -157,177 +209,51 @@ def batch(
     )  # fmt: skip
 
 
-@experiment_app.command("run")
-def experiment_run(
-    file: Annotated[str, typer.Argument(help="The experiment file (YAML).")],
-    out: Annotated[
-        str | None,
-        typer.Option("--out", "-o", help="Directory for rows.jsonl and the reports (default: FILE.results)."),
-    ] = None,
-    repeat: Annotated[int | None, typer.Option("--repeat", help="Runs of each question per variant.")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", help="Rows run at the same time.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue DIR: run only the missing rows.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results in DIR.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
-    progress_every: Annotated[
-        float, typer.Option("--progress-every", help="Seconds between progress lines when not on a terminal.")
-    ] = 10.0,
-    config: ConfigOpt = None,
-) -> None:
-    """Run every question under every variant; print the side-by-side table and write the reports."""
-    from app.commands.experiment import ExperimentArgs, run_experiment
-
-    run_experiment(ExperimentArgs(file, out, repeat, concurrency, resume, overwrite, limit, progress_every, config))
-
-
-@experiment_app.command("validate")
-def experiment_validate(
-    file: Annotated[str, typer.Argument(help="The experiment file (YAML).")],
-    config: ConfigOpt = None,
-) -> None:
-    """Check an experiment file and every variant's config; report the first problem with its location."""
-    from app.commands.experiment import validate
-
-    validate(file, config)
-
-
-@experiment_app.command("compare")
-def experiment_compare(
-    first: Annotated[str, typer.Argument(help="A finished experiment's directory.")],
-    second: Annotated[str, typer.Argument(help="Another one.")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Compare two finished experiments, variant by variant."""
-    from app.commands.experiment import compare
-
-    compare(first, second, json_out)
-
-
-@servers_app.command("list")
-def servers_list(config: ConfigOpt = None) -> None:
-    """List the configured servers (no connection is made)."""
-    from app.commands.servers import list_servers
-
-    list_servers(config)
-
-
-@servers_app.command("check")
-def servers_check(
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    config: ConfigOpt = None,
-) -> None:
-    """Connect to every local server and report ok/failed, start time and tool count."""
-    from app.commands.servers import check_servers
-
-    check_servers(config, json_out)
-
-
-@tools_app.command("list")
-def tools_list(
-    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Show what this agent is offered.")] = None,
-    server: Annotated[
-        str | None, typer.Option("--server", "-s", help="Show one server's tools after its own filters.")
-    ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    config: ConfigOpt = None,
-) -> None:
-    """Show the tools after all filters (no model and no API key needed)."""
-    from app.commands.tools import list_tools
-
-    list_tools(config, agent=agent, server=server, json_out=json_out)
-
-
-@tools_app.command("call")
-def tools_call(
-    server: Annotated[str, typer.Argument(help="Server name from agents.yaml.")],
-    tool: Annotated[str, typer.Argument(help="Tool name.")],
-    args: Annotated[str, typer.Option("--args", help="Tool arguments as a JSON object.")] = "{}",
-    json_out: Annotated[bool, typer.Option("--json", help="Print the raw MCP result as JSON.")] = False,
-    config: ConfigOpt = None,
-) -> None:
-    """Call one tool directly and print its result."""
-    from app.commands.tools import call_tool
-
-    call_tool(config, server, tool, args, json_out)
-
-
-@config_app.command("validate")
-def config_validate(config: ConfigOpt = None) -> None:
-    """Check agents.yaml and report the first problem with its location."""
-    from app.commands.config import validate
-
-    validate(config)
-
-
-@config_app.command("show")
-def config_show(config: ConfigOpt = None) -> None:
-    """Print the effective config after interpolation, with secrets redacted."""
-    from app.commands.config import show
-
-    show(config)
-
-
-@config_app.command("schema")
-def config_schema() -> None:
-    """Print the JSON Schema of agents.yaml (for editor completion)."""
-    from app.commands.config import schema
-
-    schema()
-
-
-@config_app.command("import-claude")
-def config_import_claude(
-    file: Annotated[str, typer.Argument(help="Claude Desktop / Cursor JSON with mcpServers.")],
-) -> None:
-    """Convert an mcpServers JSON file into a `servers:` YAML section."""
-    from app.commands.config import import_claude
-
-    import_claude(file)
-
-
-@config_app.command("export")
-def config_export(
-    format: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = ExportFormat.claude,
-    config: ConfigOpt = None,
-) -> None:
-    """Export the local servers as Claude Desktop / Cursor mcpServers JSON."""
-    from app.commands.config import export
-
-    export(config, format.value)
-
-
+# Everything after NAME is the server's own (`agentdeck serve filesystem --help` is the server's help).
 @app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    cls=Command,
+    no_args_is_help=True,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
 def serve(
-    ctx: typer.Context,
-    server: Annotated[str | None, typer.Argument(help="filesystem or customers")] = None,
+    server: Annotated[str, arg("NAME", "filesystem or customers.")],
+    args: Annotated[
+        list[str] | None, arg("ARGS", "The server's own options (--transport stdio|sse|http, --port N, ...).")
+    ] = None,
 ) -> None:
-    """Run a bundled MCP server: agentdeck serve filesystem|customers [--transport stdio|sse|http] [--help]."""
+    """Run a bundled MCP server (filesystem or customers).
+
+    Everything after NAME goes to the server: `agentdeck serve NAME --help` lists its options.
+
+    Example: agentdeck serve filesystem --root . --transport http --port 8000
+    """
     from app.commands.serve import serve_bundled
 
-    serve_bundled(server, list(ctx.args))
+    serve_bundled(server, list(args or []))
 
 
-@app.command("fake-openai")
+@app.command("fake-openai", cls=Command)
 def fake_openai(
     rules: Annotated[
-        str | None, typer.Option("--rules", help="Offline rules YAML (default: the built-in rules).")
+        str | None, opt("--rules", metavar="PATH", help="Offline rules YAML (default: the built-in rules).")
     ] = None,
-    host: Annotated[str, typer.Option("--host", help="Loopback address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 0,
-    latency: Annotated[float, typer.Option("--latency", help="Seconds added to every model request.")] = 0.0,
+    host: Annotated[str, opt("--host", metavar="HOST", help="Loopback address to bind.")] = "127.0.0.1",
+    port: Annotated[int, opt("--port", metavar="PORT", help="Port (0 picks a free one).")] = 0,
+    latency: Annotated[float, opt("--latency", metavar="SECONDS", help="Added to every model request.")] = 0.0,
     chunk_delay: Annotated[
-        float, typer.Option("--chunk-delay", help="Seconds between streamed text chunks (makes streaming visible).")
+        float, opt("--chunk-delay", metavar="SECONDS", help="Between streamed text chunks (makes streaming visible).")
     ] = 0.0,
     faults: Annotated[
         str | None,
-        typer.Option(
-            "--faults", help='JSON list of faults to inject first, e.g. \'[{"status": 429, "retry_after": 1}]\'.'
-        ),
+        opt("--faults", metavar="JSON", help='Faults to inject first, e.g. \'[{"status": 429, "retry_after": 1}]\'.'),
     ] = None,
 ) -> None:
-    """Serve the offline model as an OpenAI-compatible API (prints the base URL first)."""
+    """Serve the offline model as an OpenAI-compatible API.
+
+    Binds loopback only and prints the base URL first. POST /_admin/faults queues more faults (the same JSON list).
+
+    Example: agentdeck fake-openai --port 8766 --rules rules.yaml
+    """
     from app.commands.fake import serve_fake
 
     serve_fake(rules, host, port, latency, faults, chunk_delay)
@@ -368,6 +294,9 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted", None, None, 130)
     except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `agentdeck config` alone: its help, not an error
+            print(getattr(exc, "message", exc), file=sys.stderr)
+            raise SystemExit(2) from None
         # typer vendors click: usage errors carry a context with the usage line.
         ctx = getattr(exc, "ctx", None)
         usage = ctx.get_usage() if ctx is not None else None

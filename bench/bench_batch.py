@@ -130,7 +130,7 @@ def main() -> None:
     print(f"batch: {args.queries} queries, concurrency {args.concurrency}, model latency {args.latency * 1000:.0f} ms")
     print(
         f"(a) throughput / ideal: {throughput / ideal:.2f}  ({throughput:.1f} vs {ideal:.1f} queries/s; "
-        f"rows phase {summary['wall_s']} s, whole process {summary['process_s']:.2f} s; target >= 0.85)"
+        f"rows phase {summary['rows_s']} s, whole process {summary['process_s']:.2f} s; target >= 0.85)"
     )
     print(
         f"(b) batch / sequential loop with a server per query: {throughput * seq:.1f}x  "

@@ -76,7 +76,7 @@ def test_console_script_is_installed(tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["run"], "Missing argument"),
+        (["run"], "the question is empty"),  # no argument: the question is read from (empty) stdin
         (["run", "x", "--approve", "maybe"], "'maybe' is not one of"),
         (["tools", "list", "--agent", "a", "--server", "s"], "give --agent or --server, not both"),
         (["nonsense"], "No such command"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -132,3 +133,27 @@ def test_run_on_a_terminal_streams_with_tool_panels_and_quiet_prints_the_answer_
     assert "⚙" in shown and "add" in shown and "✓" in shown and "Sum is 42" in shown
     quiet = on_terminal("--quiet", "add 1 and 1")
     assert "Sum is 2" in quiet and "⚙" not in quiet and "offline model" not in quiet
+
+
+def test_a_failing_model_call_prints_one_error_line_and_no_library_logs(project: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (project / "agents.yaml").write_text(
+        "providers:\n  openai: {kind: openai}\nagents:\n  main: {provider: openai, model: fake-model}\n"
+    )
+    env = clean_env(
+        OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1", OPENAI_AGENTS_DISABLE_TRACING="1"
+    )
+    child = pexpect.spawn(PY, ["-m", "app", "run", "describe"], cwd=str(project), env=env, encoding="utf-8", timeout=90)
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", str(child.before))
+    assert child.exitstatus == 1, shown
+    lines = [line for line in shown.splitlines() if line.strip()]
+    assert [line for line in lines if line.startswith("error:")] == [lines[0]], shown
+    assert "cannot reach the model endpoint" in lines[0]
+    for stray in ("Error getting response", "Error streaming response", "Traceback", "WARNING", "ERROR"):
+        assert stray not in shown, shown

@@ -30,8 +30,14 @@ class BatchStats:
     tokens: Counter[str] = field(default_factory=Counter)
     tools: dict[str, Counter[str]] = field(default_factory=dict)
     stopped: str | None = None
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # the rows phase (set by the engine); rows_per_s is measured on it
     cpu_s: float = 0.0
+    # Set by the command: the whole wall time, server start-up and shutdown included, and start-up alone.
+    total_s: float | None = None
+    startup_s: float = 0.0
+    # The estimated cost of the usage (None: the model has no price) and the model priced (None: offline).
+    cost_usd: float | None = 0.0
+    model: str | None = None
     tools_list_fetches: dict[str, int] = field(default_factory=dict)
     local_calls: int = 0
     hosted_calls: int = 0
@@ -83,13 +89,17 @@ class BatchStats:
                 "max": round(max(lat, default=0.0), 1),
             },
             "usage": dict(self.tokens),
+            "model": self.model,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "tool_calls": {name: dict(c) for name, c in sorted(self.tools.items())},
             "tool_calls_local": self.local_calls,
             "tool_calls_hosted": self.hosted_calls,
             "tool_errors": self.tool_errors,
             "approvals_asked": self.approvals,
             "tools_list_fetches": self.tools_list_fetches,
-            "wall_s": round(self.wall_s, 3),
+            "wall_s": round(self.wall_s if self.total_s is None else self.total_s, 3),
+            "startup_s": round(self.startup_s, 3),
+            "rows_s": round(self.wall_s, 3),
             "cpu_s": round(self.cpu_s, 3),
             "rows_per_s": round(ran / self.wall_s, 2) if self.wall_s > 0 else 0.0,
             "stopped": self.stopped,
@@ -100,8 +110,8 @@ def summary_lines(stats: BatchStats, out: str, errors: str, resume_argv: list[st
     """The human summary; `resume_argv` adds the command that continues the batch."""
     d = stats.as_dict()
     counts = " · ".join(f"{s} {n}" for s, n in d["by_status"].items() if n or s == "ok")
-    lines = [f"batch {'stopped' if stats.stopped else 'done'}: {d['rows']} rows in {d['wall_s']:.1f} s "
-             f"({d['rows_per_s']} rows/s)"]  # fmt: skip
+    lines = [f"batch {'stopped' if stats.stopped else 'done'}: {d['rows']} rows in {d['wall_s']:.1f} s wall "
+             f"(start-up {d['startup_s']:.1f} s, rows {d['rows_s']:.1f} s) · {d['rows_per_s']} rows/s"]  # fmt: skip
     if stats.stopped:
         lines.append(f"  stopped: {stats.stopped}")
     extra = []
@@ -119,7 +129,7 @@ def summary_lines(stats: BatchStats, out: str, errors: str, resume_argv: list[st
     if usage:
         lines.append(
             f"  model requests {usage.get('requests', 0)} · tokens in {usage.get('input_tokens', 0):,} · "
-            f"out {usage.get('output_tokens', 0):,} · total {usage.get('total_tokens', 0):,}"
+            f"out {usage.get('output_tokens', 0):,} · total {usage.get('total_tokens', 0):,} · {cost_text(stats)}"
         )
     if d["tool_calls"]:
         calls = ", ".join(
@@ -138,3 +148,12 @@ def summary_lines(stats: BatchStats, out: str, errors: str, resume_argv: list[st
     if resume_argv:
         lines.append(f"  resume with: {shlex.join(resume_argv)}")
     return lines
+
+
+def cost_text(stats: BatchStats) -> str:
+    """`est. cost $0.0123`, or why there is no estimate."""
+    if stats.cost_usd is None:
+        return f"est. cost n/a (no price for {stats.model}; add it to defaults.prices)"
+    cost = stats.cost_usd
+    shown = f"${cost:.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}" if cost >= 0.0001 else "<$0.0001"
+    return f"est. cost {shown}" + (" (offline model)" if stats.model is None else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def batch_command(args: BatchArgs) -> None:
     from app.batch.results import compact, errors_path, prepare
     from app.batch.stats import BatchStats, summary_lines
     from app.deck import Deck, DeckOptions
+    from app.prices import PriceTable
 
     _check(args)
     spec = input_spec(Path(args.input), args.template, args.id_field, args.input_field)
@@ -93,7 +95,10 @@ def batch_command(args: BatchArgs) -> None:
     options = BatchOptions(args.concurrency, args.max_errors, args.limit, unique_ids=bool(args.id_field))
 
     async def go() -> None:
+        started = time.perf_counter()
         async with Deck(loaded, DeckOptions(agent=args.agent)) as deck:
+            stats.startup_s = time.perf_counter() - started
+            stats.model = deck.models.model_name(deck.agent.name)
             for warning in deck.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}")
             if deck.models.is_offline(deck.agent.name):
@@ -106,8 +111,10 @@ def batch_command(args: BatchArgs) -> None:
                 progress_every=args.progress_every,
             )  # fmt: skip
             stats.tools_list_fetches = {n: s.tools_list_fetches for n, s in deck.servers.items()}
+        stats.total_s = time.perf_counter() - started
 
     run_async(go())
+    stats.cost_usd = PriceTable(loaded.config.defaults.prices).cost(stats.model, stats.tokens)
     if control.failure is not None:
         reason = getattr(control.failure, "strerror", None) or str(control.failure)
         raise RunError(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.errors import UsageError
 
@@ -16,7 +17,7 @@ def serve_fake(
     """Bind, print the base URL on stdout, and serve until interrupted."""
     import uvicorn
 
-    from app.offline.fake_server import LOOPBACK, FakeState, Fault, build_app
+    from app.offline.fake_server import LOOPBACK, FakeState, build_app
     from app.offline.rules import load_rules
 
     if host not in LOOPBACK:
@@ -24,11 +25,8 @@ def serve_fake(
     if latency < 0 or chunk_delay < 0:
         raise UsageError("--latency and --chunk-delay cannot be negative")
     state = FakeState(rules=load_rules(Path(rules) if rules else None), latency=latency, chunk_delay=chunk_delay)
-    if faults:
-        try:
-            state.faults = [Fault(**f) for f in json.loads(faults)]
-        except (ValueError, TypeError) as exc:
-            raise UsageError(f"--faults must be a JSON list of fault objects: {exc}") from None
+    if faults is not None:
+        state.faults = faults_option(faults)
     from servers.serving import ServeError, bind_socket
 
     try:
@@ -46,3 +44,18 @@ def serve_fake(
     finally:
         sock.close()
         sys.stdout.flush()
+
+
+def faults_option(text: str) -> list[Any]:
+    """--faults, with the same checks as POST /_admin/faults."""
+    from app.offline.fake_server import parse_faults
+
+    hint = 'e.g. --faults \'[{"status": 429, "retry_after": 1}]\''
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--faults is not JSON: {exc}", hint=hint) from None
+    try:
+        return parse_faults(data)
+    except ValueError as exc:
+        raise UsageError(f"--faults: {exc}", hint=hint) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -38,6 +39,44 @@ class Fault:
     delay: float = 0.0
     malformed: bool = False
     message: str = "injected failure"
+
+
+# The JSON types of each fault field (a bool is not a number here); status and retry_after may be null.
+_FAULT_FIELDS: dict[str, tuple[type, ...]] = {
+    "status": (int,),
+    "retry_after": (int, float),
+    "delay": (int, float),
+    "malformed": (bool,),
+    "message": (str,),
+}
+_NULLABLE = ("status", "retry_after")
+
+
+def _check_fault(i: int, item: Any) -> Fault:
+    if not isinstance(item, dict):
+        raise ValueError(f"fault {i} is not an object")
+    for key, value in item.items():
+        kinds = _FAULT_FIELDS.get(key)
+        if kinds is None:
+            raise ValueError(f"fault {i}: unknown key {key!r} (known: {', '.join(_FAULT_FIELDS)})")
+        if value is None and key in _NULLABLE:
+            continue
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise ValueError(f"fault {i}: {key} must be {' or '.join(k.__name__ for k in kinds)}")
+    fault = Fault(**item)
+    if fault.status is not None and not 400 <= fault.status <= 599:
+        raise ValueError(f"fault {i}: status must be an HTTP error status (400-599)")
+    for seconds in (fault.delay, fault.retry_after):
+        if seconds is not None and not 0 <= seconds < math.inf:  # NaN fails too
+            raise ValueError(f"fault {i}: delay and retry_after must be finite and not negative")
+    return fault
+
+
+def parse_faults(data: Any) -> list[Fault]:
+    """A JSON list of fault objects (what `--faults` and `POST /_admin/faults` take); ValueError if not."""
+    if not isinstance(data, list):
+        raise ValueError(f"expected a JSON list of fault objects, got {type(data).__name__}")
+    return [_check_fault(i, item) for i, item in enumerate(data)]
 
 
 @dataclass
@@ -282,8 +321,18 @@ def build_app(state: FakeState) -> Starlette:
         return JSONResponse({"object": "list", "data": [{"id": "offline", "object": "model", "owned_by": "agentdeck"}]})
 
     async def admin_faults(request: Request) -> Response:
-        body = await request.json()
-        state.faults.extend(Fault(**f) for f in body.get("faults", []))
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            return _invalid(f"the body is not JSON: {exc}", None, 400)
+        # The same list as --faults; `{"faults": [...]}` is accepted too (the older form).
+        if isinstance(body, dict) and set(body) == {"faults"}:
+            body = body["faults"]
+        try:
+            faults = parse_faults(body)
+        except ValueError as exc:
+            return _invalid(str(exc), None, 400)
+        state.faults.extend(faults)
         return JSONResponse({"queued": len(state.faults)})
 
     async def admin_requests(request: Request) -> Response:

@@ -1,0 +1,211 @@
+"""The command groups: `config`, `servers`, `tools` and `experiment`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from app.cli_shared import Command, ConfigOpt, JsonOpt, arg, opt, sub_app
+
+config_app = sub_app("Validate, show, convert and describe agents.yaml.\n\nExample: agentdeck config validate")
+servers_app = sub_app("List and check the configured MCP servers.\n\nExample: agentdeck servers check")
+tools_app = sub_app("See and call the tools agents are offered.\n\nExample: agentdeck tools list --agent assistant")
+experiment_app = sub_app(
+    "Run questions under several variants and compare them.\n\nExample: agentdeck experiment run exp.yaml"
+)
+
+
+class ExportFormat(StrEnum):
+    claude = "claude"
+
+
+@experiment_app.command("run", cls=Command)
+def experiment_run(
+    file: Annotated[str, arg("FILE", "The experiment file (YAML).")],
+    out: Annotated[
+        str | None,
+        opt("--out", "-o", metavar="DIR", help="Directory for rows.jsonl and the reports (default: FILE.results)."),
+    ] = None,
+    repeat: Annotated[int | None, opt("--repeat", metavar="N", help="Runs of each question per variant.")] = None,
+    concurrency: Annotated[
+        int | None, opt("--concurrency", "-j", metavar="N", help="Rows run at the same time.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue DIR: run only the missing rows.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results in DIR.")] = False,
+    limit: Annotated[int | None, opt("--limit", metavar="N", help="Only the first N questions.")] = None,
+    progress_every: Annotated[
+        float,
+        opt("--progress-every", metavar="SECONDS", help="Time between progress lines when not on a terminal."),
+    ] = 10.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Run every question under every variant; write reports.
+
+    Prints the side-by-side table and writes the reports into DIR.
+
+    Example: agentdeck experiment run exp.yaml -o runs/exp --repeat 3
+    """
+    from app.commands.experiment import ExperimentArgs, run_experiment
+
+    run_experiment(ExperimentArgs(file, out, repeat, concurrency, resume, overwrite, limit, progress_every, config))
+
+
+@experiment_app.command("validate", cls=Command)
+def experiment_validate(
+    file: Annotated[str, arg("FILE", "The experiment file (YAML).")], config: ConfigOpt = None
+) -> None:
+    """Check an experiment file and every variant's config.
+
+    The first problem is reported with its location.
+
+    Example: agentdeck experiment validate exp.yaml
+    """
+    from app.commands.experiment import validate
+
+    validate(file, config)
+
+
+@experiment_app.command("compare", cls=Command)
+def experiment_compare(
+    first: Annotated[str, arg("DIR1", "A finished experiment's directory.")],
+    second: Annotated[str, arg("DIR2", "Another one.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare two finished experiments, variant by variant.
+
+    Example: agentdeck experiment compare runs/before runs/after
+    """
+    from app.commands.experiment import compare
+
+    compare(first, second, json_out)
+
+
+@servers_app.command("list", cls=Command)
+def servers_list(config: ConfigOpt = None) -> None:
+    """List the configured servers (no connection is made).
+
+    Example: agentdeck servers list -c agents.yaml
+    """
+    from app.commands.servers import list_servers
+
+    list_servers(config)
+
+
+@servers_app.command("check", cls=Command)
+def servers_check(json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Connect to every server; report ok/failed and tools.
+
+    Local servers are started and listed (start time, tool count); hosted ones are looked at.
+
+    Example: agentdeck servers check --json
+    """
+    from app.commands.servers import check_servers
+
+    check_servers(config, json_out)
+
+
+@tools_app.command("list", cls=Command)
+def tools_list(
+    agent: Annotated[str | None, opt("--agent", "-a", metavar="NAME", help="Show what this agent is offered.")] = None,
+    server: Annotated[
+        str | None, opt("--server", "-s", metavar="NAME", help="Show one server's tools after its own filters.")
+    ] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show the tools after all filters (no model needed).
+
+    Example: agentdeck tools list --server files
+    """
+    from app.commands.tools import list_tools
+
+    list_tools(config, agent=agent, server=server, json_out=json_out)
+
+
+@tools_app.command("call", cls=Command)
+def tools_call(
+    server: Annotated[str, arg("SERVER", "Server name from agents.yaml.")],
+    tool: Annotated[str, arg("TOOL", "Tool name.")],
+    args: Annotated[str, opt("--args", metavar="JSON", help="Tool arguments as a JSON object.")] = "{}",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the raw MCP result as JSON.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Call one tool directly and print its result.
+
+    Example: agentdeck tools call files list_directory --args '{"path": "."}'
+    """
+    from app.commands.tools import call_tool
+
+    call_tool(config, server, tool, args, json_out)
+
+
+@config_app.command("validate", cls=Command)
+def config_validate(config: ConfigOpt = None) -> None:
+    """Check agents.yaml; report the first problem and where.
+
+    Example: agentdeck config validate -c agents.yaml
+    """
+    from app.commands.config import validate
+
+    validate(config)
+
+
+@config_app.command("show", cls=Command)
+def config_show(config: ConfigOpt = None) -> None:
+    """Print the effective config, secrets redacted.
+
+    Shows the values after ${VAR} interpolation, with every secret as ***.
+
+    Example: agentdeck config show -c agents.yaml
+    """
+    from app.commands.config import show
+
+    show(config)
+
+
+@config_app.command("schema", cls=Command)
+def config_schema() -> None:
+    """Print the JSON Schema of agents.yaml.
+
+    Editors use it for completion and checks.
+
+    Example: agentdeck config schema > agents.schema.json
+    """
+    from app.commands.config import schema
+
+    schema()
+
+
+@config_app.command("import-claude", cls=Command)
+def config_import_claude(
+    file: Annotated[str, arg("FILE", "Claude Desktop / Cursor JSON with mcpServers.")],
+) -> None:
+    """Convert mcpServers JSON into a `servers:` section.
+
+    Reads Claude Desktop, Cursor or VS Code JSON and prints the YAML.
+
+    Example: agentdeck config import-claude claude_desktop_config.json
+    """
+    from app.commands.config import import_claude
+
+    import_claude(file)
+
+
+@config_app.command("export", cls=Command)
+def config_export(
+    format: Annotated[
+        ExportFormat, opt("--format", metavar="FORMAT", help="Output format: claude (mcpServers JSON).")
+    ] = ExportFormat.claude,
+    config: ConfigOpt = None,
+) -> None:
+    """Export the local servers as mcpServers JSON.
+
+    The JSON Claude Desktop and Cursor read; secrets stay ${VAR} references.
+
+    Example: agentdeck config export --format claude
+    """
+    from app.commands.config import export
+
+    export(config, format.value)
