@@ -52,7 +52,10 @@ def uv() -> Path:
 def sync() -> dict[str, str]:
     """Create or update .venv from uv.lock; return an environment that uses it."""
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_PROJECT_ENVIRONMENT=str(VENV))
-    sh(uv(), "sync", "--frozen", "--quiet", "--python", sys.executable, env=env)
+    # Compiled once here: with PYTHONDONTWRITEBYTECODE set (as in CI) every process would otherwise
+    # recompile the Agents SDK and openai from source, about 1.7 s more per CLI start.
+    sh(uv(), "sync", "--frozen", "--quiet", "--compile-bytecode", "--python", sys.executable, env=env)
+    sh(VENV / BIN / "python", "-m", "compileall", "-q", "-j", "0", ROOT / "app", ROOT / "servers", env=env)
     env["VIRTUAL_ENV"] = str(VENV)
     env["PATH"] = str(VENV / BIN) + os.pathsep + env.get("PATH", "")
     return env

@@ -114,9 +114,12 @@ class _DeckServer:
         return watched(super().create_streams(), self._deck_stream_ended)  # type: ignore[misc]
 
     def _deck_stream_ended(self) -> None:
+        from app.config.redact import redact
+
         if not self._deck_closing and self.down is None:
-            self.down = self._deck_end_cause()
-            log.warning("MCP server %s is down: %s", self.name, self.down)
+            # Shown by /servers and in call failures; a stderr line may quote a secret.
+            self.down = str(redact(self._deck_end_cause(), self.secrets))
+            log.debug("MCP server %s is down: %s", self.name, self.down)
 
     def _deck_end_cause(self) -> str:
         return "the connection closed"
