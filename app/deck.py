@@ -96,6 +96,7 @@ class Deck:
             self.agent_name = pick_agent(self.loaded, self.options.agent)
         slots = []
         needed = self._needed_servers()
+        secrets = frozenset(known_secrets(self.loaded))
         for name in self._server_names():
             server_cfg = cfg.servers[name]
             spec = hosted_spec(self.loaded, name)
@@ -103,11 +104,13 @@ class Deck:
                 self.hosted[name] = spec
                 continue
             assert not isinstance(server_cfg, HostedServerConfig)
-            server = build_local_server(self.loaded, name, server_cfg, apply_filters=self.options.apply_filters)
+            server = build_local_server(
+                self.loaded, name, server_cfg, apply_filters=self.options.apply_filters, secrets=secrets
+            )
             required = server_cfg.required and not self.options.all_optional and name in needed
             hint = missing_root(self.loaded, name, server_cfg)
             slots.append(ServerSlot(name, server, server_cfg.start_timeout, required, hint=hint))
-        self.pool = ServerPool(slots, secrets=known_secrets(self.loaded))
+        self.pool = ServerPool(slots, secrets=secrets)
         # Hosted servers are listed (when their filters need it) while local ones start.
         await self.pool.open_alongside(self._list_hosted())
         try:
@@ -143,7 +146,9 @@ class Deck:
         assert self.pool is not None
         cfg = self.loaded.config.servers[name]
         assert not isinstance(cfg, HostedServerConfig)
-        server = build_local_server(self.loaded, name, cfg, apply_filters=self.options.apply_filters)
+        server = build_local_server(
+            self.loaded, name, cfg, apply_filters=self.options.apply_filters, secrets=self.pool.secrets
+        )
         slot = await self.pool.reconnect(name, server)
         self.servers = self.pool.connected()
         for agent_name, agent in self.agents.items():

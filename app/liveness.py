@@ -9,7 +9,7 @@ Streamable HTTP has no standing connection, so it is marked down when a request 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -39,23 +39,17 @@ class WatchedReadStream:
         return self
 
     async def __anext__(self) -> Any:
-        try:
-            return await self._inner.__anext__()
-        except StopAsyncIteration:
-            self._on_end()
-            raise
-        except asyncio.CancelledError:
-            raise
-        except BaseException:
-            self._on_end()
-            raise
+        return await self._watch(self._inner.__anext__())
 
     async def receive(self) -> Any:
+        return await self._watch(self._inner.receive())
+
+    async def _watch(self, pending: Awaitable[Any]) -> Any:
         try:
-            return await self._inner.receive()
+            return await pending
         except asyncio.CancelledError:
             raise
-        except BaseException:
+        except BaseException:  # EOF (StopAsyncIteration, EndOfStream) or a broken stream
             self._on_end()
             raise
 

@@ -21,7 +21,6 @@ from app.config.models import (
     StdioServerConfig,
     StreamableHttpServerConfig,
 )
-from app.config.redact import known_secrets
 from app.filters import build_tool_filter
 from app.liveness import down_message, failed_message, is_connection_loss, watched
 from app.mcp_direct import StderrLog, describe_target, stdio_params
@@ -219,7 +218,12 @@ DeckServer = DeckStdioServer | DeckSseServer | DeckHttpServer
 
 
 def build_local_server(
-    loaded: LoadedConfig, name: str, cfg: LocalServerConfig, *, apply_filters: bool = True
+    loaded: LoadedConfig,
+    name: str,
+    cfg: LocalServerConfig,
+    *,
+    apply_filters: bool = True,
+    secrets: frozenset[str] = frozenset(),
 ) -> DeckServer:
     """One SDK server object (not yet connected) for a stdio/sse/streamable_http entry."""
     ttl = cfg.cache_tools.ttl if isinstance(cfg.cache_tools, CacheTTL) else None
@@ -251,7 +255,7 @@ def build_local_server(
         cls = DeckHttpServer if isinstance(cfg, StreamableHttpServerConfig) else DeckSseServer
         assert isinstance(cfg, SseServerConfig)
         server = cls(params=http_params, **common)  # type: ignore[arg-type]
-    server._deck_init(ttl, describe_target(cfg), frozenset(known_secrets(loaded)))
+    server._deck_init(ttl, describe_target(cfg), secrets)
     failure.server = server
     server.message_handler = server._deck_on_message
     return server

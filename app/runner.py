@@ -122,17 +122,26 @@ async def _run_unstreamed(
     context = RunContext(approver)
     result = await Runner.run(agent, question, context=context, max_turns=max_turns, run_config=run_config)
     while result.interruptions:
-        state = result.to_state()
-        for item in result.interruptions:
-            tool = item.tool_name or "?"
-            request = ApprovalRequest(tool, server_of(deck, tool), item.arguments or "{}")
-            ok, reason = await ask(approver, request)
-            if ok:
-                state.approve(item)
-            else:
-                state.reject(item, rejection_message=declined_message(reason))
+        state, _ = await resolve_approvals(result, deck, approver)
         result = await Runner.run(agent, state, max_turns=max_turns, run_config=run_config)
     return result
+
+
+async def resolve_approvals(result: Any, deck: Deck, approver: Approver) -> tuple[Any, list[tuple[str, bool, float]]]:
+    """Ask about each interruption of a paused run: its state ready to resume, and (call id, approved, seconds asked)."""
+    state = result.to_state()
+    decided = []
+    for item in result.interruptions:
+        tool = item.tool_name or "?"
+        request = ApprovalRequest(tool, server_of(deck, tool), item.arguments or "{}")
+        asked = time.perf_counter()
+        ok, reason = await ask(approver, request)
+        decided.append((getattr(item.raw_item, "call_id", None) or "", ok, time.perf_counter() - asked))
+        if ok:
+            state.approve(item)
+        else:
+            state.reject(item, rejection_message=declined_message(reason))
+    return state, decided
 
 
 def describe_run_error(exc: BaseException) -> str:

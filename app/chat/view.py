@@ -19,7 +19,7 @@ from app.chat import render
 from app.deck import Deck
 from app.nested import NestedEvent, listening
 from app.offline.rules import call_output_text
-from app.runner import server_of
+from app.runner import resolve_approvals, server_of
 from app.telemetry import ToolCallLog, ToolCallRecord
 
 
@@ -107,9 +107,8 @@ class TurnDisplay:
     # agent-as-tool call id -> one line per call made inside it, for /save
     nested_calls: dict[str, list[str]] = field(default_factory=dict)
 
-    def on_event(self, ev: Any, log: ToolCallLog) -> None:
+    def on_event(self, ev: Any) -> None:
         """One event of `Runner.run_streamed(...).stream_events()`."""
-        self.log = log
         from openai.types.responses import ResponseTextDeltaEvent
 
         if ev.type == "raw_response_event":
@@ -118,7 +117,7 @@ class TurnDisplay:
             else:
                 self.on_hosted_event(ev.data)
         elif ev.type == "run_item_stream_event":
-            self.show_item(ev, log)
+            self.show_item(ev)
 
     def on_hosted_event(self, event: Any) -> None:
         """Show what OpenAI does on hosted servers as the stream reports it, and time each call."""
@@ -136,7 +135,7 @@ class TurnDisplay:
     def on_nested(self, nested: NestedEvent) -> None:
         """A tool call inside an agent used as a tool: drawn indented under its `ask_<agent>` line."""
         if getattr(nested.event, "type", None) == "run_item_stream_event":
-            self.show_item(nested.event, self.log, via=nested.via, parent=nested.call_id)
+            self.show_item(nested.event, via=nested.via, parent=nested.call_id)
 
     def show(self, renderable: Any, via: str | None) -> None:
         """Print a line or panel; one from inside an agent used as a tool is indented under its call."""
@@ -147,7 +146,7 @@ class TurnDisplay:
         else:
             self.view.show(Padding(Group(Text(f"{via} ›", style="dim"), renderable), (0, 0, 0, 2)))
 
-    def show_item(self, ev: Any, log: ToolCallLog, via: str | None = None, parent: str | None = None) -> None:
+    def show_item(self, ev: Any, via: str | None = None, parent: str | None = None) -> None:
         """Tool-call, tool-result and handoff lines from run item events."""
         if not self.panels:
             return
@@ -171,7 +170,7 @@ class TurnDisplay:
                 return
             call = self.started.pop(call_id)
             output = render.text_of(getattr(ev.item, "output", ""))
-            record = match_record(log, self.consumed, call.server, call.name, call.arguments)
+            record = match_record(self.log, self.consumed, call.server, call.name, call.arguments)
             wait = self.waits.pop(call_id, 0.0)
             took = record.duration_ms if record is not None and record.duration_ms is not None else None
             if took is None:
@@ -269,7 +268,7 @@ async def stream_run(
     """
     from agents import Runner
 
-    from app.approvals import ApprovalRequest, RunContext, ask, declined_message
+    from app.approvals import RunContext
 
     target: Any = start_input
     display.log = log
@@ -280,21 +279,12 @@ async def stream_run(
                 agent, target, context=RunContext(approver), max_turns=max_turns, run_config=run_config
             )
             async for ev in stream.stream_events():
-                display.on_event(ev, log)
+                display.on_event(ev)
         display.view.flush()
         if not stream.interruptions:
             return stream
-        state = stream.to_state()
-        for item in stream.interruptions:
-            tool = item.tool_name or "?"
-            call_id = getattr(item.raw_item, "call_id", None) or ""
-            request = ApprovalRequest(tool, server_of(display.deck, tool), item.arguments or "{}")
-            asked = time.perf_counter()
-            ok, reason = await ask(approver, request)
-            display.waits[call_id] = time.perf_counter() - asked
-            if ok:
-                state.approve(item)
-            else:
+        target, decided = await resolve_approvals(stream, display.deck, approver)
+        for call_id, approved, seconds in decided:
+            display.waits[call_id] = seconds
+            if not approved:
                 display.declined_ids.add(call_id)
-                state.reject(item, rejection_message=declined_message(reason))
-        target = state
