@@ -1,6 +1,6 @@
 """`python -m app` runs the agentdeck CLI."""
 
-from app.cli import main
+from app.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -310,3 +310,17 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", None, None, 130)
     if isinstance(code, int) and code:
         raise SystemExit(code)
+
+
+def entry() -> None:
+    """The `agentdeck` executable: main(), then exit without the interpreter's teardown (servers.exiting).
+
+    AGENTDECK_DEBUG keeps the full teardown, so that its warnings stay visible.
+    """
+    from app.commands.common import debug_enabled
+    from servers.exiting import run_main
+
+    if debug_enabled():
+        main()
+    else:
+        run_main(main)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -73,11 +74,18 @@ def describe_exception(exc: BaseException) -> str:
 class ServerPool:
     """Async context manager: connect all servers concurrently; clean each up in its own task."""
 
-    def __init__(self, slots: list[ServerSlot], secrets: set[str] | frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        slots: list[ServerSlot],
+        secrets: set[str] | frozenset[str] = frozenset(),
+        listener: Callable[[ServerSlot], None] | None = None,
+    ) -> None:
         self.secrets = frozenset(secrets)
         for slot in slots:
             slot.secrets = self.secrets
         self.slots = {slot.name: slot for slot in slots}
+        # Told when a slot has connected or failed (start-up status, servers joining a running chat).
+        self.listener = listener
 
     async def _run(self, slot: ServerSlot) -> None:
         started = time.perf_counter()
@@ -94,6 +102,11 @@ class ServerPool:
                 slot.connected = True
                 slot.start_ms = (time.perf_counter() - started) * 1000
             slot.ready.set()
+            if self.listener is not None:
+                try:
+                    self.listener(slot)
+                except Exception as exc:  # noqa: BLE001 - a display problem must not take the server down
+                    log.debug("listener for %s failed: %r", slot.name, exc)
             if slot.connected:
                 watcher = None
                 if hasattr(slot.server, "watch_tool_changes"):
@@ -112,11 +125,30 @@ class ServerPool:
             except BaseException as exc:  # noqa: BLE001 - cleanup must not mask the real outcome
                 log.debug("cleanup of %s failed: %r", slot.name, exc)
 
-    async def __aenter__(self) -> ServerPool:
+    def start(self) -> None:
+        """Start connecting every server, each in its own task, without waiting."""
         for slot in self.slots.values():
-            slot.task = asyncio.create_task(self._run(slot), name=f"mcp:{slot.name}")
+            if slot.task is None:
+                slot.task = asyncio.create_task(self._run(slot), name=f"mcp:{slot.name}")
+
+    def starting(self) -> list[str]:
+        """Servers still connecting."""
+        return [name for name, slot in self.slots.items() if not slot.ready.is_set()]
+
+    async def wait(self, names: list[str] | None = None, timeout: float | None = None) -> None:
+        """Until the named servers (all by default) have connected or failed, or `timeout` passes."""
+        slots = [self.slots[n] for n in names if n in self.slots] if names is not None else list(self.slots.values())
+        waits = [slot.ready.wait() for slot in slots]
+        if timeout is None:
+            await asyncio.gather(*waits)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+
+    async def __aenter__(self) -> ServerPool:
+        self.start()
         try:
-            await asyncio.gather(*(slot.ready.wait() for slot in self.slots.values()))
+            await self.wait()
         except BaseException:
             await self.close()
             raise

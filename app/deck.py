@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from app.build import DeckAgent, build_agents, check_tool_collisions
-from app.config.checks import agent_closure, pick_agent
+from app.config.checks import agent_closure, pick_agent, servers_used
 from app.config.loader import LoadedConfig
 from app.config.models import HostedServerConfig
 from app.config.redact import known_secrets
@@ -16,6 +17,7 @@ from app.hosted.spec import HostedSpec, Listing, agent_globs, hosted_spec, wants
 from app.mcp_direct import missing_root
 from app.mcp_servers import build_local_server
 from app.providers import Models
+from app.startup import EarlyServers
 
 
 @dataclass
@@ -33,14 +35,28 @@ class DeckOptions:
     all_agents: bool = False
     # Connect the named servers from here even when they are handed to OpenAI (tools call).
     direct: bool = False
+    # Return once servers have had `grace` seconds to connect; slower ones join the agents when ready
+    # (chat). Their failures are then the caller's to show: nothing is raised for them.
+    background: bool = False
+    grace: float = 0.3
 
 
 class Deck:
     """Connects what a command needs and builds its agents; cleans everything up on exit."""
 
-    def __init__(self, loaded: LoadedConfig, options: DeckOptions | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        options: DeckOptions | None = None,
+        early: EarlyServers | None = None,
+        listener: Callable[[ServerSlot], None] | None = None,
+    ) -> None:
         self.loaded = loaded
         self.options = options or DeckOptions()
+        # stdio children already spawned (app.startup), and who to tell as each server connects or fails
+        self.early = early
+        self.listener = listener
+        self._collisions_checked = False
         self.models = Models(loaded, self.options.model_override)
         self.agent_name: str | None = None
         self.agents: dict[str, DeckAgent] = {}
@@ -60,14 +76,9 @@ class Deck:
         return agent_closure(self.loaded, self.agent_name)
 
     def _server_names(self) -> list[str]:
-        cfg = self.loaded.config
         if self.options.servers is not None:
-            names = self.options.servers
-        elif self.agent_name is not None:
-            names = [s for a in self._agent_names() for s in cfg.agents[a].servers]
-        else:
-            names = list(cfg.servers)
-        return list(dict.fromkeys(names))
+            return list(dict.fromkeys(self.options.servers))
+        return servers_used(self.loaded, self.agent_name, self.options.all_agents)
 
     def _needed_servers(self) -> set[str]:
         """Servers whose failure stops the command: all it names, or those of the chosen agent's closure."""
@@ -105,14 +116,24 @@ class Deck:
                 continue
             assert not isinstance(server_cfg, HostedServerConfig)
             server = build_local_server(
-                self.loaded, name, server_cfg, apply_filters=self.options.apply_filters, secrets=secrets
-            )
+                self.loaded, name, server_cfg, apply_filters=self.options.apply_filters, secrets=secrets,
+                early=self.early,
+            )  # fmt: skip
             required = server_cfg.required and not self.options.all_optional and name in needed
             hint = missing_root(self.loaded, name, server_cfg)
             slots.append(ServerSlot(name, server, server_cfg.start_timeout, required, hint=hint))
-        self.pool = ServerPool(slots, secrets=secrets)
+        self.pool = ServerPool(slots, secrets=secrets, listener=self._slot_ready)
         # Hosted servers are listed (when their filters need it) while local ones start.
-        await self.pool.open_alongside(self._list_hosted())
+        try:
+            if self.options.background:
+                self.pool.start()
+                await self._list_hosted()
+                await self.pool.wait(timeout=self.options.grace)
+            else:
+                await self.pool.open_alongside(self._list_hosted())
+        except BaseException:
+            await self.pool.close()
+            raise
         try:
             self.servers = self.pool.connected()
             if self.agent_name is not None:
@@ -125,7 +146,9 @@ class Deck:
                         self.loaded, models, self.servers, None, self.listings, self.unavailable, existing=built
                     )
                 self.agents = built
-                await check_tool_collisions(built, self.servers, self.loaded)
+                self._rewire()  # servers that connected while the agents were built
+                if not self.pool.starting():
+                    await self._check_collisions()
         except BaseException:
             await self.pool.close()
             raise
@@ -150,11 +173,42 @@ class Deck:
             self.loaded, name, cfg, apply_filters=self.options.apply_filters, secrets=self.pool.secrets
         )
         slot = await self.pool.reconnect(name, server)
-        self.servers = self.pool.connected()
-        for agent_name, agent in self.agents.items():
-            wanted = [s for s in self.loaded.config.agents[agent_name].servers if s in self.servers]
-            agent.mcp_servers = [self.servers[s] for s in wanted]
         return None if slot.connected else slot.error
+
+    def _slot_ready(self, slot: ServerSlot) -> None:
+        """A server connected or failed: rewire the agents to what is connected now, then tell the listener."""
+        self._rewire()
+        if self.listener is not None:
+            self.listener(slot)
+
+    def _rewire(self) -> None:
+        if self.pool is not None:
+            self.servers = self.pool.connected()
+            for agent_name, agent in self.agents.items():
+                wanted = [s for s in self.loaded.config.agents[agent_name].servers if s in self.servers]
+                agent.mcp_servers = [self.servers[s] for s in wanted]
+
+    def starting(self, agent_name: str | None = None) -> list[str]:
+        """Servers still connecting (those an agent's closure uses, when one is named)."""
+        if self.pool is None:
+            return []
+        names = self.pool.starting()
+        if agent_name is None:
+            return names
+        used = servers_used(self.loaded, agent_name)
+        return [n for n in names if n in used]
+
+    async def settle(self, agent_name: str) -> None:
+        """Wait for the servers an agent uses that are still starting; check tool names once all are up."""
+        assert self.pool is not None
+        await self.pool.wait(self.starting(agent_name))
+        if not self.pool.starting():
+            await self._check_collisions()
+
+    async def _check_collisions(self) -> None:
+        if not self._collisions_checked:
+            await check_tool_collisions(self.agents, self.servers, self.loaded)
+            self._collisions_checked = True
 
     def warnings(self) -> list[str]:
         """Warnings worth showing before a run: optional servers that failed, unreachable hosted URLs."""

@@ -8,9 +8,11 @@ the captured stderr are shared with the SDK-backed servers in app/mcp_servers.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -79,8 +81,10 @@ class StderrLog:
 
     def __init__(self, name: str) -> None:
         self.file: IO[str] = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the server
-            "w+", prefix=f"agentdeck-{name}-", suffix=".stderr", encoding="utf-8"
+            "w+", prefix=f"agentdeck-{name}-", suffix=".stderr", encoding="utf-8", delete=False
         )
+        # Removed when the log is dropped or, through atexit, when the CLI exits without tearing down.
+        weakref.finalize(self, _discard, self.file)
 
     def tail(self, max_lines: int = 12, max_chars: int = 2000) -> str:
         """The last lines the child wrote."""
@@ -91,6 +95,12 @@ class StderrLog:
         except (OSError, ValueError):
             return ""
         return "\n".join(text.strip().splitlines()[-max_lines:])
+
+
+def _discard(file: IO[str]) -> None:
+    file.close()
+    with contextlib.suppress(OSError):
+        os.unlink(file.name)
 
 
 class DirectServer:

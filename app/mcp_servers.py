@@ -24,6 +24,7 @@ from app.config.models import (
 from app.filters import build_tool_filter
 from app.liveness import down_message, failed_message, is_connection_loss, watched
 from app.mcp_direct import StderrLog, describe_target, stdio_params
+from app.startup import EarlyServers, early_streams
 from app.telemetry import record_tool_call
 
 log = logging.getLogger("agentdeck.servers")
@@ -191,9 +192,16 @@ class DeckStdioServer(_DeckServer, MCPServerStdio):
     """Stdio server whose stderr goes to a file, so failures can show its tail."""
 
     errlog: StderrLog
+    # Children spawned while the SDK was being imported; the first connect talks to this server's.
+    early: EarlyServers | None = None
 
     def create_streams(self) -> AbstractAsyncContextManager[Any]:
-        return watched(stdio_client(self.params, errlog=cast(TextIO, self.errlog.file)), self._deck_stream_ended)
+        early = self.early.take(self.name) if self.early is not None else None
+        if early is not None:
+            streams = early_streams(early, self.params.encoding, self.params.encoding_error_handler)
+        else:
+            streams = stdio_client(self.params, errlog=cast(TextIO, self.errlog.file))
+        return watched(streams, self._deck_stream_ended)
 
     def _deck_end_cause(self) -> str:
         last = self.errlog.tail(1, 200).strip()
@@ -224,6 +232,7 @@ def build_local_server(
     *,
     apply_filters: bool = True,
     secrets: frozenset[str] = frozenset(),
+    early: EarlyServers | None = None,
 ) -> DeckServer:
     """One SDK server object (not yet connected) for a stdio/sse/streamable_http entry."""
     ttl = cfg.cache_tools.ttl if isinstance(cfg.cache_tools, CacheTTL) else None
@@ -243,7 +252,9 @@ def build_local_server(
     server: DeckServer
     if isinstance(cfg, StdioServerConfig):
         stdio = DeckStdioServer(params=stdio_params(loaded, cfg), **common)  # type: ignore[arg-type]
-        stdio.errlog = StderrLog(name)
+        waiting = early.peek(name) if early is not None else None
+        stdio.errlog = waiting.errlog if waiting is not None else StderrLog(name)
+        stdio.early = early
         server = stdio
     else:
         http_params = {

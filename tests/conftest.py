@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
 import textwrap
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,29 @@ class CliResult:
     code: int
     out: str
     err: str
+
+
+def screen_lines(raw: str) -> list[str]:
+    """What a terminal shows after `raw`: carriage returns, cursor-up and line erasing applied, colours dropped."""
+    import re
+
+    lines, row, col = [""], 0, 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\x1b\r\n]+|\x1b", raw):
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            row, col = row + 1, 0
+            lines.extend([""] * (row + 1 - len(lines)))
+        elif token.startswith("\x1b["):
+            if token.endswith("A"):
+                row = max(0, row - int(token[2:-1] or 1))
+            elif token == "\x1b[2K":
+                lines[row] = ""
+        elif token != "\x1b":
+            line = lines[row].ljust(col)
+            lines[row] = line[:col] + token + line[col + len(token) :]
+            col += len(token)
+    return [line.rstrip() for line in lines]
 
 
 def run_cli(
@@ -231,3 +256,51 @@ def customers_http(tmp_path: Path) -> Iterator[Callable[..., CustomersHttp]]:
 
     yield start
     stop_all(procs)
+
+
+class Screen:
+    """A chat running in its own tmux server, read back as the screen a user sees."""
+
+    def __init__(self, cwd: Path, args: list[str], env: dict[str, str]) -> None:
+        self.socket = f"agentdeck-{uuid.uuid4().hex[:8]}"
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        command = f"cd {shlex.quote(str(cwd))} && env -i {exports} {shlex.quote(PY)} -m app chat {shlex.join(args)}"
+        self.tmux("new-session", "-d", "-x", "100", "-y", "40", command)
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True).stdout
+
+    def text(self) -> str:
+        return self.tmux("capture-pane", "-p", "-S", "-200")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", *keys)
+
+    def wait_for(self, needle: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.text()
+            if needle in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} never appeared on screen:\n{screen}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def screen_for(tmp_path: Path):
+    screens: list[Screen] = []
+
+    def start(args: list[str], **env: str) -> Screen:
+        full = clean_env(AGENTDECK_STATE_DIR=str(tmp_path / "state"), PYTHONPATH=str(ROOT), TERM="xterm", **env)
+        full.pop("COLUMNS", None)  # the screen's own width, as on a user's terminal
+        screen = Screen(tmp_path, args, full)
+        screens.append(screen)
+        return screen
+
+    yield start
+    for screen in screens:
+        screen.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.conftest import PY, TOY, clean_env, read_call_log
+from tests.conftest import PY, TOY, clean_env, read_call_log, screen_lines
 
 RULES = """rules:
   - when: {user: 'add (?P<a>\\d+) and (?P<b>\\d+)'}
@@ -152,7 +152,8 @@ def test_a_failing_model_call_prints_one_error_line_and_no_library_logs(project:
     child.close()
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", str(child.before))
     assert child.exitstatus == 1, shown
-    lines = [line for line in shown.splitlines() if line.strip()]
+    # The start-up status line was drawn and erased: the error is the first line left on the screen.
+    lines = [line for line in screen_lines(str(child.before)) if line.strip()]
     assert [line for line in lines if line.startswith("error:")] == [lines[0]], shown
     assert "cannot reach the model endpoint" in lines[0]
     for stray in ("Error getting response", "Error streaming response", "Traceback", "WARNING", "ERROR"):

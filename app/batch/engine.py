@@ -7,15 +7,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.approvals import Approver
 from app.batch.inputs import InputRow
 from app.batch.stats import BatchStats
-from app.deck import Deck
 from app.errors import RunError
-from app.runner import describe_run_error, run_question
 from app.telemetry import ToolCallLog
+
+if TYPE_CHECKING:
+    from app.deck import Deck
 
 
 @dataclass
@@ -81,6 +82,8 @@ def base_row(row: InputRow, agent: str) -> dict[str, Any]:
 
 async def run_row(deck: Deck, row: InputRow, approver: Approver, timeout: float | None) -> dict[str, Any]:
     """One input through the agent; every outcome (even cancellation) becomes a result row."""
+    from app.runner import describe_run_error, run_question  # the SDK loads while servers start (app.startup)
+
     result = base_row(row, deck.agent.name)
     result["started_at"] = _now()
     log = ToolCallLog()

@@ -16,6 +16,7 @@ from app.approvals import ApprovalRequest
 from app.chat import render
 from app.chat.approvals import RememberedApprovals
 from app.chat.commands import Command, help_text
+from app.chat.servers import reconnect, show_servers, wait_for_servers
 from app.chat.store import SessionStore, new_session_name
 from app.chat.view import TurnDisplay, TurnView, keys_unechoed, stream_run
 from app.deck import Deck
@@ -85,9 +86,9 @@ class ChatApp:
         elif cmd.name == "/tools":
             await self.show_tools()
         elif cmd.name == "/servers":
-            await self.show_servers()
+            await show_servers(self.deck, self.console)
         elif cmd.name == "/reconnect":
-            await self.reconnect(cmd.arg or "")
+            await reconnect(self.deck, self.console, cmd.arg or "")
         elif cmd.name == "/clear":
             self.session_name = new_session_name()
             self.session = self.store.open(self.session_name)
@@ -182,51 +183,6 @@ class ChatApp:
             return
         self.console.print(table)
 
-    async def show_servers(self) -> None:
-        assert self.deck.pool is not None
-        slots = self.deck.pool.slots
-        # A ping finds a streamable HTTP server that went away; stdio and SSE ones are already known.
-        await asyncio.gather(*(s.server.probe() for s in slots.values() if s.connected and hasattr(s.server, "probe")))
-        table = Table(box=None, pad_edge=False)
-        for col in ("server", "status", "tools", "last error"):
-            table.add_column(col, overflow="fold")
-        for name, slot in slots.items():
-            server = slot.server
-            down = getattr(server, "down", None) if slot.connected else None
-            if not slot.ready.is_set():
-                status, error = "starting", None
-            elif not slot.connected:
-                status, error = "failed", slot.error
-            elif down:
-                status, error = "failed", f"down: {down} (/reconnect {name})"
-            else:
-                status, error = "connected", getattr(server, "last_error", None)
-            names = server.cached_tool_names() if slot.connected else None
-            tools = len(names) if names is not None else "-"
-            table.add_row(name, status, str(tools), error or "")
-        for name in self.deck.hosted:
-            listing = self.deck.listings.get(name)
-            tools = str(len(listing.tools)) if listing and listing.tools is not None else "-"
-            table.add_row(name, "hosted (OpenAI connects)", tools, (listing.error if listing else None) or "")
-        self.console.print(table)
-
-    async def reconnect(self, name: str) -> None:
-        if name in self.deck.hosted:
-            self.console.print(
-                f"{name} is hosted: OpenAI connects to it, so there is nothing to reconnect", style="red"
-            )
-            return
-        if self.deck.pool is None or name not in self.deck.pool.slots:
-            names = ", ".join(self.deck.pool.slots) if self.deck.pool else ""
-            self.console.print(f"unknown server {name!r}; servers: {names}", style="red")
-            return
-        with self.console.status(f"reconnecting {name}…"):
-            error = await self.deck.reconnect(name)
-        if error:
-            self.console.print(render.error(f"{name}: {error}"))
-        else:
-            self.console.print(f"{name} reconnected", style="green")
-
     # ----- history -----
 
     async def transcript(self, markdown: bool = False) -> str:
@@ -276,6 +232,8 @@ class ChatApp:
 
         from app.tracing import configure
 
+        if not await wait_for_servers(self.deck, self.console, self.agent_name, self.interactive):
+            return
         agent = self.deck.agents[self.agent_name]
         history = await self.session.get_items()
         from app.attachments import user_message

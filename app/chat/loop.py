@@ -9,9 +9,10 @@ from typing import Any
 
 from app.chat.app import ChatApp
 from app.chat.commands import CommandError, is_command, parse
+from app.chat.servers import LateServers
 
 
-async def interactive_loop(app: ChatApp) -> None:
+async def interactive_loop(app: ChatApp, late: LateServers | None = None) -> None:
     """prompt_toolkit input with history and completion; Ctrl-C cancels turns, Ctrl-D exits."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
@@ -28,6 +29,8 @@ async def interactive_loop(app: ChatApp) -> None:
     history = FileHistory(str(app.store.path.parent / "history"))
     session: PromptSession[str] = PromptSession(history=history, completer=ChatCompleter(app), key_bindings=bindings)
     app.prompt_session = session
+    if late is not None:
+        late.attach(session)
     loop = asyncio.get_running_loop()
     while True:
         try:

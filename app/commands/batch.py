@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.commands.common import load, run_async, stderr, stdout
+from app.commands.common import load, run_async, status_console, stderr, stdout
 from app.errors import RunError, UsageError
 
 
@@ -73,8 +73,8 @@ def batch_command(args: BatchArgs) -> None:
     from app.batch.inputs import count_records, input_spec, read_rows
     from app.batch.results import compact, errors_path, prepare
     from app.batch.stats import BatchStats, summary_lines
-    from app.deck import Deck, DeckOptions
     from app.prices import PriceTable
+    from app.startup import opened_deck
 
     _check(args)
     spec = input_spec(Path(args.input), args.template, args.id_field, args.input_field)
@@ -96,7 +96,7 @@ def batch_command(args: BatchArgs) -> None:
 
     async def go() -> None:
         started = time.perf_counter()
-        async with Deck(loaded, DeckOptions(agent=args.agent)) as deck:
+        async with opened_deck(loaded, args.agent, status_console=status_console()) as deck:
             stats.startup_s = time.perf_counter() - started
             stats.model = deck.models.model_name(deck.agent.name)
             for warning in deck.warnings():

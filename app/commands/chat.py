@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from app.commands.common import load, run_async, stderr
+from app.commands.common import load, run_async, status_console, stderr
 from app.errors import UsageError
 
 
@@ -12,10 +12,8 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
     """Connect once, then chat until /exit, Ctrl-D or the end of standard input."""
     from rich.console import Console
 
-    from app.chat.app import ChatApp
-    from app.chat.loop import interactive_loop, pipe_loop
     from app.chat.store import SessionStore, new_session_name, state_dir, valid_session_name
-    from app.deck import Deck, DeckOptions
+    from app.startup import opened_deck
 
     if session and new:
         raise UsageError("give --session NAME or --new, not both")
@@ -29,8 +27,15 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
     name = session or new_session_name()
 
     async def go() -> None:
-        # Every agent can be switched to, so the deck builds them all (sharing the connected servers).
-        async with Deck(loaded, DeckOptions(agent=agent, all_agents=True)) as deck:
+        # Every agent can be switched to, so the deck builds them all (sharing the connected servers). On a
+        # terminal the prompt comes up while slow servers are still starting; over a pipe all are waited for.
+        async with opened_deck(
+            loaded, agent, status_console=status_console(interactive), all_agents=True, background=interactive
+        ) as deck:
+            from app.chat.app import ChatApp
+            from app.chat.loop import interactive_loop, pipe_loop
+            from app.chat.servers import LateServers, failed_at_start
+
             console = (
                 Console(highlight=False) if interactive else Console(highlight=False, soft_wrap=True, no_color=True)
             )
@@ -40,6 +45,10 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
             if approve is not None:
                 app.approve_mode = approve
             if interactive:
+                from app.chat import render
+
+                for failure in failed_at_start(deck):
+                    console.print(render.error(failure))
                 resumed = await app.session.get_items()
                 label = deck.models.model_label(deck.agent.name)
                 console.print(
@@ -47,7 +56,7 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
                     f"[cyan]{name}[/]{' (resumed, ' + str(len(resumed)) + ' items)' if resumed else ''}. "
                     "/help for commands, Ctrl-D to exit."
                 )
-                await interactive_loop(app)
+                await interactive_loop(app, LateServers(deck, console))
             else:
                 await pipe_loop(app, sys.stdin)
 

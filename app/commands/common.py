@@ -30,6 +30,12 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def status_console(wanted: bool = True) -> Console | None:
+    """Standard error when it is a terminal (for the start-up line), else None."""
+    console = stderr()
+    return console if wanted and console.is_terminal else None
+
+
 _LIBRARY_LOGGERS = ("agentdeck", "openai.agents", "openai", "mcp", "httpx", "httpx2")
 
 
@@ -42,9 +48,14 @@ class _RedactingFormatter(logging.Formatter):
         return str(redact(super().format(record), secret_values({}, os.environ)))
 
 
+def debug_enabled() -> bool:
+    """AGENTDECK_DEBUG is set to something other than off."""
+    return os.environ.get("AGENTDECK_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 def quiet_sdk_logs() -> None:
     """Library logs stay at WARNING; AGENTDECK_DEBUG=1 shows their debug logs on stderr, secrets masked."""
-    debug = os.environ.get("AGENTDECK_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+    debug = debug_enabled()
     level = logging.DEBUG if debug else logging.WARNING
     for name in _LIBRARY_LOGGERS:
         logger = logging.getLogger(name)

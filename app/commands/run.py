@@ -8,10 +8,9 @@ import sys
 from typing import Any
 
 from app.approvals import ApprovalRequest, Approver, approve_all, decline_all
-from app.commands.common import load, run_async, stderr, stdout
-from app.deck import Deck, DeckOptions
+from app.commands.common import load, run_async, status_console, stderr, stdout
 from app.errors import UsageError
-from app.runner import run_question
+from app.startup import opened_deck
 
 
 def tty_approver() -> Approver:
@@ -78,12 +77,14 @@ def run_command(
     streamed = not json_out and not quiet and sys.stdout.isatty()
 
     async def go() -> None:
-        async with Deck(loaded, DeckOptions(agent=agent, model_override=model)) as deck:
+        async with opened_deck(loaded, agent, status_console=status_console(not quiet), model_override=model) as deck:
             for warning in deck.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}")
             if deck.models.is_offline(deck.agent.name) and not json_out and not quiet:
                 hint = "" if deck.loaded.env.get("OPENAI_API_KEY") else "; set OPENAI_API_KEY to use OpenAI"
                 stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}){hint}.[/]")
+            from app.runner import run_question  # the SDK is loaded by now (app.startup)
+
             drive = streamed_driver(deck, approver) if streamed else None
             outcome = await run_question(deck, user_message(text, attachments), approver, drive=drive)
         for warning in outcome.warnings:
@@ -96,7 +97,7 @@ def run_command(
     run_async(go())
 
 
-def streamed_driver(deck: Deck, approver: Approver) -> Any:
+def streamed_driver(deck: Any, approver: Approver) -> Any:
     """Run the question streamed: the answer appears as it is written, tool calls as panels (as in chat)."""
     from app.chat.view import TurnDisplay, TurnView, keys_unechoed, stream_run
 

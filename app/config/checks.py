@@ -82,6 +82,15 @@ def agent_closure(loaded: LoadedConfig, root: str) -> list[str]:
     return out
 
 
+def servers_used(loaded: LoadedConfig, agent_name: str | None, all_agents: bool = False) -> list[str]:
+    """The servers a deck connects for an agent: its closure's (every agent's with all_agents; all without one)."""
+    cfg = loaded.config
+    if agent_name is None:
+        return list(cfg.servers)
+    agents = list(cfg.agents) if all_agents else agent_closure(loaded, agent_name)
+    return list(dict.fromkeys(s for a in agents for s in cfg.agents[a].servers))
+
+
 def check_references(loaded: LoadedConfig) -> None:
     """Raise ConfigError for the first broken reference, cycle or incompatible pairing."""
     from app.config.loader import did_you_mean

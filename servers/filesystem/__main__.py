@@ -45,4 +45,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from servers.exiting import run_main
+
+    run_main(main)

@@ -1,12 +1,16 @@
 """A small MCP server for agentdeck's tests: annotated tools, a tools/list counter, list_changed.
 
 Usage: python toy.py [stdio|sse|http] [--port N] [--count-file F] [--prefix P]
+                   [--pid-file F] [--delay SECONDS] [--fail-after-delay]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -91,7 +95,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--count-file")
     parser.add_argument("--prefix", default="")
+    parser.add_argument("--pid-file", help="append this process's pid on start (counts starts)")
+    parser.add_argument("--delay", type=float, default=0.0, help="a slow start: wait this long before serving")
+    parser.add_argument("--fail-after-delay", action="store_true", help="then exit 1 instead of serving")
     args = parser.parse_args()
+    if args.pid_file:
+        with open(args.pid_file, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+    time.sleep(args.delay)
+    if args.fail_after_delay:
+        print("toy: cannot open its database (as asked)", file=sys.stderr)
+        raise SystemExit(1)
     server = build(args.prefix)
     if args.count_file:
         server.count_file = Path(args.count_file)
