@@ -64,6 +64,11 @@ class BatchApprove(StrEnum):
     no = "no"
 
 
+class Elicit(StrEnum):
+    ask = "ask"
+    decline = "decline"
+
+
 class Template(StrEnum):
     basic = "basic"
     filesystem = "filesystem"
@@ -117,6 +122,14 @@ def run(
         Approve | None,
         opt("--approve", metavar="MODE", help="Calls that need approval: ask (default on a terminal), yes, or no."),
     ] = None,
+    elicit: Annotated[
+        Elicit | None,
+        opt(
+            "--elicit",
+            metavar="MODE",
+            help="A server asking for input (a form, a URL): ask (default on a terminal) or decline.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Ask an agent one question and print its answer.
@@ -127,7 +140,7 @@ def run(
 
     run_command(
         question, agent=agent, model=model, json_out=json_out, approve=approve.value if approve else None,
-        config=config, files=list(files or []), quiet=quiet,
+        config=config, files=list(files or []), quiet=quiet, elicit=elicit.value if elicit else None,
     )  # fmt: skip
 
 

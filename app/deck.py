@@ -10,13 +10,15 @@ from typing import Any
 from app.build import DeckAgent, build_agents, check_tool_collisions
 from app.config.checks import agent_closure, pick_agent, servers_used
 from app.config.loader import LoadedConfig
-from app.config.models import HostedServerConfig
+from app.config.models import HostedServerConfig, LocalServerConfig
 from app.config.redact import known_secrets
 from app.connect import ServerPool, ServerSlot
 from app.hosted.spec import HostedSpec, Listing, agent_globs, hosted_spec, wants_listing
+from app.mcp_client import ClientHooks
 from app.mcp_direct import missing_root
 from app.mcp_servers import build_local_server
 from app.providers import Models
+from app.server_requests import Interaction, hooks_for
 from app.startup import EarlyServers
 
 
@@ -57,6 +59,8 @@ class Deck:
         self.early = early
         self.listener = listener
         self._collisions_checked = False
+        # Who answers servers' elicitation and sampling requests (the command sets its asker).
+        self.interaction = Interaction()
         self.models = Models(loaded, self.options.model_override)
         self.agent_name: str | None = None
         self.agents: dict[str, DeckAgent] = {}
@@ -104,7 +108,7 @@ class Deck:
     async def __aenter__(self) -> Deck:
         cfg = self.loaded.config
         if self.options.servers is None:
-            self.agent_name = pick_agent(self.loaded, self.options.agent)
+            self.agent_name = self.interaction.agent = pick_agent(self.loaded, self.options.agent)
         slots = []
         needed = self._needed_servers()
         secrets = frozenset(known_secrets(self.loaded))
@@ -117,7 +121,7 @@ class Deck:
             assert not isinstance(server_cfg, HostedServerConfig)
             server = build_local_server(
                 self.loaded, name, server_cfg, apply_filters=self.options.apply_filters, secrets=secrets,
-                early=self.early,
+                early=self.early, hooks=self._hooks(name, server_cfg),
             )  # fmt: skip
             required = server_cfg.required and not self.options.all_optional and name in needed
             hint = missing_root(self.loaded, name, server_cfg)
@@ -170,10 +174,15 @@ class Deck:
         cfg = self.loaded.config.servers[name]
         assert not isinstance(cfg, HostedServerConfig)
         server = build_local_server(
-            self.loaded, name, cfg, apply_filters=self.options.apply_filters, secrets=self.pool.secrets
-        )
+            self.loaded, name, cfg, apply_filters=self.options.apply_filters, secrets=self.pool.secrets,
+            hooks=self._hooks(name, cfg),
+        )  # fmt: skip
         slot = await self.pool.reconnect(name, server)
         return None if slot.connected else slot.error
+
+    def _hooks(self, name: str, cfg: LocalServerConfig) -> ClientHooks:
+        models = self.models if self.options.with_models else None
+        return hooks_for(self.loaded, name, cfg, self.interaction, models)
 
     def _slot_ready(self, slot: ServerSlot) -> None:
         """A server connected or failed: rewire the agents to what is connected now, then tell the listener."""

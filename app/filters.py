@@ -155,3 +155,16 @@ def build_tool_filter(loaded: LoadedConfig, name: str, cfg: LocalServerConfig) -
         load_callable(cfg.filter, loaded.base_dir, f"{loaded.where('servers', name, 'filter')}") if cfg.filter else None
     )
     return ServerToolFilter(cfg.tools, agent_globs, cfg.policy, custom)
+
+
+def runs_only_as_task(tool: Any) -> bool:
+    """A tool the server says must run as a task (execution.taskSupport: required), which mcp 2.3 cannot call."""
+    return getattr(getattr(tool, "execution", None), "task_support", None) == "required"
+
+
+def task_only_warning(server: str, names: list[str]) -> str:
+    """The warning naming a server's task-only tools, which the model is not offered."""
+    return (
+        f"server '{server}' has tools that only run as tasks, which agentdeck cannot call yet; "
+        f"not offered to the model: {', '.join(names)}"
+    )

@@ -149,8 +149,12 @@ class DirectServer:
     async def _hold(self, ready: asyncio.Future[Any]) -> None:
         from mcp import Client
 
+        from app.mcp_client import client_info
+
         try:
-            async with Client(self._transport(), cache=None, read_timeout_seconds=self.cfg.timeout) as client:
+            transport = self._transport()
+            timeout = self.cfg.timeout
+            async with Client(transport, cache=None, read_timeout_seconds=timeout, client_info=client_info()) as client:
                 ready.set_result(client)
                 await self._closing.wait()
         except BaseException as exc:

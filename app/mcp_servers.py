@@ -21,11 +21,13 @@ from app.config.models import (
     StdioServerConfig,
     StreamableHttpServerConfig,
 )
-from app.filters import build_tool_filter
+from app.filters import build_tool_filter, runs_only_as_task, task_only_warning
 from app.liveness import down_message, failed_message, is_connection_loss, watched
+from app.mcp_client import ClientHooks, client_session
 from app.mcp_direct import StderrLog, describe_target, stdio_params
 from app.startup import EarlyServers, early_streams
-from app.telemetry import record_tool_call
+from app.telemetry import record_tool_call, record_warning
+from app.tool_content import for_model
 
 log = logging.getLogger("agentdeck.servers")
 
@@ -37,7 +39,9 @@ class _DeckServer:
     cache_tools_list: bool
     cached_tools: Any
 
-    def _deck_init(self, ttl: float | None, describe: str, secrets: frozenset[str] = frozenset()) -> None:
+    def _deck_init(
+        self, ttl: float | None, describe: str, secrets: frozenset[str] = frozenset(), hooks: ClientHooks | None = None
+    ) -> None:
         self.ttl = ttl
         self.describe = describe
         self.secrets = secrets
@@ -49,6 +53,8 @@ class _DeckServer:
         self.tools_list_fetches = 0
         self.tool_list_changes = 0
         self.last_error: str | None = None
+        # Answers to what the server may ask of the client (elicitation, sampling, roots), and progress.
+        self.hooks = hooks or ClientHooks()
         # Concurrent runs on a cold cache would each fetch tools/list; the first fetches, the rest wait.
         self._deck_fetch_lock = asyncio.Lock()
 
@@ -67,6 +73,7 @@ class _DeckServer:
         session = getattr(self, "session", None)
         if session is None or getattr(session, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS:
             return
+        session = getattr(session, "raw", session)
         try:
             async with listen(session, tools_list_changed=True) as subscription:
                 if not subscription.honored.tools_list_changed:
@@ -95,6 +102,15 @@ class _DeckServer:
         return self.tools_list_fetches
 
     async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[Any]:
+        tools = await self._deck_list_tools(run_context, agent)
+        # mcp 2.3 cannot call a tool that only runs as a task: offering it would only make the model fail.
+        task_only = [t.name for t in tools if runs_only_as_task(t)]
+        if task_only:
+            record_warning(task_only_warning(self.name, task_only))
+            tools = [t for t in tools if t.name not in task_only]
+        return tools
+
+    async def _deck_list_tools(self, run_context: Any, agent: Any) -> list[Any]:
         expired = self.ttl is not None and time.monotonic() - self._deck_fetched_at > self.ttl
         if self.cache_tools_list and expired and not self._deck_stale:
             self.invalidate_tools_cache()
@@ -112,6 +128,16 @@ class _DeckServer:
 
     def create_streams(self) -> AbstractAsyncContextManager[Any]:
         return watched(super().create_streams(), self._deck_stream_ended)  # type: ignore[misc]
+
+    def _client_session_context(self, read_timeout: Any) -> Any:
+        # Replaces the SDK's client (no callbacks, no name) with agentdeck's (app/mcp_client.py).
+        return client_session(
+            self.create_streams(),
+            self.name,
+            read_timeout=read_timeout,
+            message_handler=getattr(self, "message_handler", None),
+            hooks=self.hooks,
+        )
 
     def _deck_stream_ended(self) -> None:
         from app.config.redact import redact
@@ -157,7 +183,7 @@ class _DeckServer:
         started = time.perf_counter()
         ok, error = False, None
         try:
-            result = await super().call_tool(tool_name, arguments, meta)  # type: ignore[misc]
+            result = for_model(await super().call_tool(tool_name, arguments, meta))  # type: ignore[misc]
             ok = not getattr(result, "is_error", False)
             self.last_error = None
             return result
@@ -233,6 +259,7 @@ def build_local_server(
     apply_filters: bool = True,
     secrets: frozenset[str] = frozenset(),
     early: EarlyServers | None = None,
+    hooks: ClientHooks | None = None,
 ) -> DeckServer:
     """One SDK server object (not yet connected) for a stdio/sse/streamable_http entry."""
     ttl = cfg.cache_tools.ttl if isinstance(cfg.cache_tools, CacheTTL) else None
@@ -266,7 +293,7 @@ def build_local_server(
         cls = DeckHttpServer if isinstance(cfg, StreamableHttpServerConfig) else DeckSseServer
         assert isinstance(cfg, SseServerConfig)
         server = cls(params=http_params, **common)  # type: ignore[arg-type]
-    server._deck_init(ttl, describe_target(cfg), secrets)
+    server._deck_init(ttl, describe_target(cfg), secrets, hooks)
     failure.server = server
     server.message_handler = server._deck_on_message
     return server

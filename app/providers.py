@@ -7,13 +7,14 @@ from typing import Any
 from agents import ModelSettings
 from agents.models.interface import Model
 
-from app.config.checks import resolve_provider
+from app.config.checks import provider_named, resolve_provider
 from app.config.loader import LoadedConfig
 from app.config.models import (
     CompatibleProviderConfig,
     ModelSettingsConfig,
     OfflineProviderConfig,
     OpenAIProviderConfig,
+    ProviderConfig,
 )
 from app.errors import ConfigError
 
@@ -48,6 +49,18 @@ class Models:
         name, provider = resolve_provider(self.loaded, agent_name)
         agent = self.loaded.config.agents[agent_name]
         model_name = self.model_override or agent.model or self.loaded.config.defaults.model or DEFAULT_OPENAI_MODEL
+        return self._model(name, provider, model_name)
+
+    def sampling_model(self, agent_name: str, provider: str | None, model: str | None) -> tuple[Model, str]:
+        """The model answering a server's sampling request (a named provider/model, else the agent's), and its name."""
+        if provider is None and model is None:
+            return self.model_for(agent_name), self.model_name(agent_name) or "offline"
+        name, config = provider_named(self.loaded, provider) if provider else resolve_provider(self.loaded, agent_name)
+        model_name = model or self.model_name(agent_name) or DEFAULT_OPENAI_MODEL
+        label = "offline" if isinstance(config, OfflineProviderConfig) else model_name
+        return self._model(name, config, model_name), label
+
+    def _model(self, name: str, provider: ProviderConfig, model_name: str) -> Model:
         if isinstance(provider, OfflineProviderConfig):
             return self._offline_model(name, provider)
         client = self._client(name, provider)

@@ -62,6 +62,15 @@ def usage_dict(usage: Any) -> dict[str, int]:
     }
 
 
+def add_sampling(usage: dict[str, int], sampled: dict[str, int]) -> dict[str, int]:
+    """A run's usage with the model calls servers' sampling requests made during it."""
+    for key in ("requests", "input_tokens", "output_tokens"):
+        usage[key] += sampled[key]
+    usage["total_tokens"] += sampled["input_tokens"] + sampled["output_tokens"]
+    usage["sampling_requests"] = sampled["requests"]
+    return usage
+
+
 # (agent, input, log, max_turns, run_config) -> the finished run result; the default runs unstreamed.
 Driver = Callable[[Any, Any, ToolCallLog, int, Any], Awaitable[Any]]
 
@@ -100,7 +109,7 @@ async def run_question(
             raise RunError(describe_run_error(exc)) from exc
     output = result.final_output
     text = output if isinstance(output, str) else json.dumps(output, default=str)
-    usage = usage_dict(result.context_wrapper.usage)
+    usage = add_sampling(usage_dict(result.context_wrapper.usage), deck.interaction.take_usage())
     prices = PriceTable(deck.loaded.config.defaults.prices)
     return RunOutcome(
         output=text,

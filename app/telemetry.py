@@ -63,6 +63,13 @@ _current: contextvars.ContextVar[ToolCallLog | None] = contextvars.ContextVar("a
 _via: contextvars.ContextVar[str | None] = contextvars.ContextVar("agentdeck_via", default=None)
 
 
+def record_warning(text: str) -> None:
+    """A warning for the run being recorded (shown once however often it happens)."""
+    log = _current.get()
+    if log is not None and text not in log.warnings:
+        log.warnings.append(text)
+
+
 @contextmanager
 def recording(log: ToolCallLog | None = None) -> Iterator[ToolCallLog]:
     """Collect the tool calls made by code running inside this block (and its tasks)."""

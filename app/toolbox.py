@@ -17,7 +17,15 @@ from app.config.models import HostedServerConfig
 from app.config.redact import known_secrets
 from app.connect import ServerPool, ServerSlot
 from app.errors import ServerStartError
-from app.filters import FilterContext, ServerToolFilter, build_tool_filter, check_collisions, prefixed_name
+from app.filters import (
+    FilterContext,
+    ServerToolFilter,
+    build_tool_filter,
+    check_collisions,
+    prefixed_name,
+    runs_only_as_task,
+    task_only_warning,
+)
 from app.hosted.spec import HostedSpec, Listing, hosted_spec, list_hosted, unreachable_warnings
 from app.mcp_direct import DirectServer, missing_root
 
@@ -47,6 +55,8 @@ class Toolbox:
         self.agent = agent
         self.names = list(dict.fromkeys(servers))
         self.all_optional = all_optional
+        # Found while listing (task-only tools left out); shown after the list.
+        self.later_warnings: list[str] = []
         # Hosted http entries are connected like local ones unless they are to be looked at as OpenAI would.
         self.probe_hosted = probe_hosted
         self.pool = ServerPool([])
@@ -107,7 +117,13 @@ class Toolbox:
         for name in spec.servers:
             if name not in self.servers:
                 continue
-            for tool in await self.server_tools(name, agent):
+            tools = await self.server_tools(name, agent)
+            task_only = [t.name for t in tools if runs_only_as_task(t)]
+            if task_only:
+                self.later_warnings.append(task_only_warning(name, task_only))
+            for tool in tools:
+                if tool.name in task_only:
+                    continue
                 public = prefixed_name(name, tool.name) if spec.prefix_tool_names else tool.name
                 out.append(Offered(public, name, tool))
         if not spec.prefix_tool_names:

@@ -83,3 +83,75 @@ def test_child_environment_does_not_leak_secrets(project):
     assert r.code == 0, r.err
     assert "sk-should-not-leak" not in r.out and "pw-should-not-leak" not in r.out
     assert "PATH" in r.out
+
+
+def test_a_tool_that_only_runs_as_a_task_is_not_offered_and_a_warning_names_it(project):
+    r = run_cli("run", "what is the sum of 1 and 2", cwd=project)
+    assert r.code == 0, r.err
+    offered = read_call_log(project / "calls.jsonl")[0]["tools"]
+    assert "get-sum" in offered and "simulate-research-query" not in offered
+    assert "only run as tasks" in r.err and "simulate-research-query" in r.err, r.err
+    listed = run_cli("tools", "list", "--json", cwd=project)
+    assert "simulate-research-query" not in [t["name"] for t in json.loads(listed.out)]
+    assert "simulate-research-query" in listed.err
+
+
+def test_every_content_type_reaches_the_model_as_text_or_an_image(project):
+    (project / "rules.yaml").write_text(
+        "rules:\n"
+        "  - when: {user: 'text resource'}\n"
+        "    call: [{tool: get-resource-reference, args: {resourceType: Text, resourceId: 1}}]\n"
+        "    reply: 'got: {output}'\n"
+        "  - when: {user: 'blob resource'}\n"
+        "    call: [{tool: get-resource-reference, args: {resourceType: Blob, resourceId: 1}}]\n"
+        "    reply: 'got: {output}'\n"
+        "  - when: {user: 'links'}\n"
+        "    call: [{tool: get-resource-links, args: {count: 2}}]\n"
+        "    reply: 'got: {output}'\n"
+        "  - when: {user: 'image'}\n"
+        "    call: [{tool: get-tiny-image, args: {}}]\n"
+        "    reply: 'got: {output}'\n"
+    )
+    outputs = {}
+    for question in ("text resource", "blob resource", "links", "image"):
+        r = run_cli("run", question, "--json", cwd=project)
+        assert r.code == 0, r.err
+        outputs[question] = json.loads(r.out)["output"]
+    for output in outputs.values():  # never a serialised MCP object
+        assert '"type":' not in output and "mimeType" not in output and "Contents(" not in output, output
+    assert "[resource demo://resource/dynamic/text/1 (text/plain)]" in outputs["text resource"], outputs
+    assert (
+        "[binary resource demo://resource/dynamic/blob/1:" in outputs["blob resource"]
+        and " bytes]" in outputs["blob resource"]
+    ), outputs
+    assert outputs["links"].count("[resource link ") == 2, outputs
+    assert "got: " in outputs["image"]
+
+
+def test_sampling_roots_and_elicitation_reach_the_server_everything(project):
+    (project / "docs").mkdir()
+    config = (project / "agents.yaml").read_text().replace("start_timeout: 60", "start_timeout: 60\n    roots: [docs]")
+    (project / "agents.yaml").write_text(config)
+    (project / "rules.yaml").write_text(
+        "rules:\n"
+        "  - when: {user: 'sample (?P<p>.+)'}\n"
+        "    call: [{tool: trigger-sampling-request, args: {prompt: '{p}', maxTokens: 50}}]\n"
+        "    reply: 'got: {output}'\n"
+        "  - when: {user: 'Tell me a joke'}\n"
+        "    reply: 'the offline model samples a joke'\n"
+        "  - when: {user: 'my roots'}\n"
+        "    call: [{tool: get-roots-list, args: {}}]\n"
+        "    reply: 'got: {output}'\n"
+        "  - when: {user: 'elicit'}\n"
+        "    call: [{tool: trigger-elicitation-request, args: {}}]\n"
+        "    reply: 'got: {output}'\n"
+    )
+    outputs = {}
+    for question in ("sample Tell me a joke", "my roots", "elicit"):
+        r = run_cli("run", question, "--json", cwd=project)
+        assert r.code == 0, r.err
+        outputs[question] = json.loads(r.out)
+    assert "the offline model samples a joke" in outputs["sample Tell me a joke"]["output"], outputs
+    assert outputs["sample Tell me a joke"]["usage"]["sampling_requests"] == 1
+    assert (project / "docs").resolve().as_uri() in outputs["my roots"]["output"], outputs
+    assert "decline" in outputs["elicit"]["output"].lower(), outputs  # no terminal: declined, and the server says so

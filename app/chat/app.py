@@ -50,6 +50,7 @@ class ChatApp:
         self.attachments: list[Any] = []
         # agent-as-tool call id -> the calls made inside it (kept for /save; the session holds only the outer call)
         self.nested: dict[str, list[str]] = {}
+        self.warned: set[str] = set()
 
     # ----- input -----
 
@@ -235,6 +236,7 @@ class ChatApp:
         if not await wait_for_servers(self.deck, self.console, self.agent_name, self.interactive):
             return
         agent = self.deck.agents[self.agent_name]
+        self.deck.interaction.agent = self.agent_name  # whose model answers servers' sampling requests
         history = await self.session.get_items()
         from app.attachments import user_message
 
@@ -242,6 +244,7 @@ class ChatApp:
         turn_input = [{"role": "user", "content": text}] if isinstance(message, str) else message
         start_input: Any = [*history, *turn_input]
         view = self.view = TurnView(self.console, self.interactive)
+        self.deck.interaction.progress = view.status  # servers' progress notifications, under the running call
         display = TurnDisplay(self.console, self.deck, view, panels=self.interactive)
         run_config = RunConfig(
             tracing_disabled=not configure(self.deck.loaded, self.deck.agents), workflow_name="agentdeck chat"
@@ -271,8 +274,13 @@ class ChatApp:
                 return
             finally:
                 self.view = None
+                self.deck.interaction.progress = None
         self.attachments = []  # sent with this message, which is now part of the conversation
         self.nested.update(display.nested_calls)
+        for warning in log.warnings:
+            if warning not in self.warned:  # once per chat, however many turns meet it
+                self.warned.add(warning)
+                self.console.print(f"warning: {warning}", style="yellow", markup=False)
         self.count(log, display, stream)
         if self.agent_name != stream.last_agent.name:
             self.agent_name = stream.last_agent.name
@@ -287,7 +295,7 @@ class ChatApp:
     def count(self, log: ToolCallLog, display: TurnDisplay, stream: Any) -> None:
         """Add a finished turn to /usage: tokens, estimated cost and calls (hosted ones timed from the stream)."""
         from app.prices import PriceTable
-        from app.runner import usage_dict
+        from app.runner import add_sampling, usage_dict
 
         for record in log.calls:
             times = display.hosted_times.get(record.item_id or "")
@@ -296,7 +304,7 @@ class ChatApp:
         self.tool_calls += len(log.calls)
         self.hosted_calls += sum(1 for r in log.calls if r.hosted)
         self.approvals += log.approvals
-        usage = usage_dict(stream.context_wrapper.usage)
+        usage = add_sampling(usage_dict(stream.context_wrapper.usage), self.deck.interaction.take_usage())
         for key in self.usage:
             self.usage[key] += usage[key]
         prices = PriceTable(self.deck.loaded.config.defaults.prices)

@@ -12,6 +12,7 @@ from app.chat import render
 from app.connect import ServerSlot
 from app.deck import Deck
 from app.errors import AgentdeckError
+from app.server_requests import PromptAsker
 
 
 async def show_servers(deck: Deck, console: Console) -> None:
@@ -124,3 +125,21 @@ async def wait_for_servers(deck: Deck, console: Console, agent_name: str, intera
         console.print(render.error(exc.message + (f"\n  {exc.hint}" if exc.hint else "")))
         return False
     return True
+
+
+def chat_asker(app: Any) -> PromptAsker:
+    """Servers' questions at the chat prompt, with the streaming turn paused first."""
+
+    def pause() -> None:
+        if app.view is not None:
+            app.view.flush()
+
+    def show(text: str) -> None:
+        pause()
+        app.console.print(text, markup=False, highlight=False)
+
+    async def ask(prompt: str) -> str:
+        pause()
+        return str(await app.ask(prompt))
+
+    return PromptAsker(ask, show)

@@ -55,8 +55,26 @@ class TurnView:
         self.use_live = live
         self.live: Live | None = None
         self.buffer = ""
+        # A running call's latest progress notification, drawn until the next panel or text.
+        self.progress: Live | None = None
+
+    def status(self, text: str) -> None:
+        """Show (or update) one transient line of progress under the running call."""
+        if not self.use_live:
+            return
+        line = Text("  ⋯ " + text, style="dim")
+        if self.progress is None:
+            if self.live is not None:
+                self.live.stop()
+                self.live = None
+                self.buffer = ""
+            self.progress = Live(line, console=self.console, refresh_per_second=12, transient=True)
+            self.progress.start()
+        else:
+            self.progress.update(line)
 
     def delta(self, text: str) -> None:
+        self._end_status()
         self.buffer += text
         if not self.use_live:
             return
@@ -67,7 +85,13 @@ class TurnView:
             self.live.start()
         self.live.update(render.markdown(self.buffer))
 
+    def _end_status(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
     def flush(self) -> None:
+        self._end_status()
         if self.live is not None:
             self.live.stop()
             self.live = None

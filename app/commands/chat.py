@@ -46,6 +46,9 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
                 app.approve_mode = approve
             if interactive:
                 from app.chat import render
+                from app.chat.servers import chat_asker
+
+                deck.interaction.asker = chat_asker(app)  # servers' forms and URLs are asked at the prompt
 
                 for failure in failed_at_start(deck):
                     console.print(render.error(failure))

@@ -10,6 +10,7 @@ from typing import Any
 from app.approvals import ApprovalRequest, Approver, approve_all, decline_all
 from app.commands.common import load, run_async, status_console, stderr, stdout
 from app.errors import UsageError
+from app.server_requests import Asker, Declining, PromptAsker
 from app.startup import opened_deck
 
 
@@ -43,6 +44,37 @@ def pick_approver(approve: str | None) -> Approver:
     return {"yes": approve_all, "no": decline_all}.get(mode) or tty_approver()
 
 
+class TerminalAsker(PromptAsker):
+    """Servers' questions on the terminal: prompts on standard error, answers from standard input."""
+
+    def __init__(self) -> None:
+        console = stderr()
+        # Set while an answer streams: called first, so a question is not drawn into the live text.
+        self.pause: Any = None
+
+        def show(text: str) -> None:
+            if self.pause is not None:
+                self.pause()
+            console.print(text, markup=False)
+
+        async def ask(prompt: str) -> str:
+            if self.pause is not None:
+                self.pause()
+            console.print(prompt, end="", markup=False)
+            return (await asyncio.to_thread(sys.stdin.readline)).rstrip("\n")
+
+        super().__init__(ask, show)
+
+
+def pick_asker(elicit: str | None) -> Asker:
+    """--elicit: ask on a terminal (the default there), decline otherwise."""
+    interactive = sys.stdin.isatty()
+    mode = elicit or ("ask" if interactive else "decline")
+    if mode == "ask" and not interactive:
+        raise UsageError("--elicit ask needs a terminal on standard input", hint="use --elicit decline")
+    return TerminalAsker() if mode == "ask" else Declining()
+
+
 def read_question(question: str | None) -> str:
     """The question argument, or standard input for `-` (and for no argument when input is piped)."""
     if question is None or question == "-":
@@ -66,6 +98,7 @@ def run_command(
     config: str | None,
     files: list[str] | None = None,
     quiet: bool = False,
+    elicit: str | None = None,
 ) -> None:
     """Load, connect, run and print: streamed with tool panels on a terminal, the answer alone otherwise."""
     from app.attachments import load_attachment, user_message
@@ -74,10 +107,12 @@ def run_command(
     attachments = [load_attachment(path) for path in files or []]
     loaded = load(config)
     approver = pick_approver(approve)
+    asker = pick_asker(elicit)
     streamed = not json_out and not quiet and sys.stdout.isatty()
 
     async def go() -> None:
         async with opened_deck(loaded, agent, status_console=status_console(not quiet), model_override=model) as deck:
+            deck.interaction.asker = asker
             for warning in deck.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}")
             if deck.models.is_offline(deck.agent.name) and not json_out and not quiet:
@@ -85,7 +120,7 @@ def run_command(
                 stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}){hint}.[/]")
             from app.runner import run_question  # the SDK is loaded by now (app.startup)
 
-            drive = streamed_driver(deck, approver) if streamed else None
+            drive = streamed_driver(deck, approver, asker) if streamed else None
             outcome = await run_question(deck, user_message(text, attachments), approver, drive=drive)
         for warning in outcome.warnings:
             stderr().print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
@@ -97,7 +132,7 @@ def run_command(
     run_async(go())
 
 
-def streamed_driver(deck: Any, approver: Approver) -> Any:
+def streamed_driver(deck: Any, approver: Approver, asker: Asker | None = None) -> Any:
     """Run the question streamed: the answer appears as it is written, tool calls as panels (as in chat)."""
     from app.chat.view import TurnDisplay, TurnView, keys_unechoed, stream_run
 
@@ -105,6 +140,9 @@ def streamed_driver(deck: Any, approver: Approver) -> Any:
 
     async def drive(agent: Any, question: Any, log: Any, max_turns: int, run_config: Any) -> Any:
         view = TurnView(console, live=True)
+        deck.interaction.progress = view.status
+        if isinstance(asker, TerminalAsker):
+            asker.pause = view.flush
         display = TurnDisplay(console, deck, view)
         with keys_unechoed(sys.stdin):
             try:

@@ -54,6 +54,8 @@ def list_tools(config: str | None, *, agent: str | None, server: str | None, jso
             for warning in box.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}", markup=True)
             rows = [_row(o.name, o.server, o.tool) for o in await box.offered(name)]
+            for warning in box.later_warnings:
+                stderr().print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
             return rows + hosted_rows(box, name)
 
     rows = run_async(go())

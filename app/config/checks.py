@@ -33,6 +33,13 @@ def resolve_provider(loaded: LoadedConfig, agent_name: str) -> tuple[str, Provid
         name = "openai" if loaded.env.get("OPENAI_API_KEY") else "offline"
         if name in cfg.providers:
             return name, cfg.providers[name]
+    return provider_named(loaded, name)
+
+
+def provider_named(loaded: LoadedConfig, name: str) -> tuple[str, ProviderConfig]:
+    """A provider by name: a declared one, else the built-in openai or offline."""
+    if name in loaded.config.providers:
+        return name, loaded.config.providers[name]
     if name == "openai":
         return name, OpenAIProviderConfig(kind="openai")
     return name, OfflineProviderConfig(kind="offline")
@@ -132,6 +139,17 @@ def check_references(loaded: LoadedConfig) -> None:
             cwd = loaded.resolve_path(entry.cwd)
             if not cwd.is_dir():
                 fail(("servers", name, "cwd"), f"the folder {cwd} does not exist")
+        if isinstance(entry, StdioServerConfig | SseServerConfig):
+            sampling = entry.sampling
+            if not isinstance(sampling, str) and sampling.provider and sampling.provider not in providers:
+                fail(
+                    ("servers", name, "sampling", "provider"),
+                    f"unknown provider '{sampling.provider}'{did_you_mean(sampling.provider, providers)}",
+                    hint="declare it under providers: or use openai or offline",
+                )
+            for i, root in enumerate(entry.roots):
+                if not loaded.resolve_path(root).is_dir():
+                    fail(("servers", name, "roots", i), f"the folder {loaded.resolve_path(root)} does not exist")
 
     for name, agent in cfg.agents.items():
         base = ("agents", name)

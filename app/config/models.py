@@ -137,6 +137,15 @@ class ApprovalRules(Strict):
 Approval = Literal["never", "always", "destructive"] | ApprovalRules
 
 
+class SamplingConfig(Strict):
+    """Which model answers a server's sampling requests, and whether it may."""
+
+    policy: Literal["ask", "allow", "deny"] = "allow"
+    provider: str | None = None  # default: the provider of the agent whose run the request came from
+    model: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
 class LocalServerBase(Strict):
     """Options shared by servers that agentdeck connects to itself."""
 
@@ -151,6 +160,10 @@ class LocalServerBase(Strict):
     start_timeout: Seconds = 20.0
     required: bool = True
     structured_content: bool = False
+    # What the server may ask of agentdeck: a form or URL to show the user, a model completion, its roots.
+    elicitation: Literal["ask", "decline"] = "ask"
+    sampling: Literal["ask", "allow", "deny"] | SamplingConfig = "allow"
+    roots: list[str] = Field(default_factory=list)
 
 
 class StdioServerConfig(LocalServerBase):

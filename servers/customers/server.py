@@ -17,6 +17,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from servers import package_version
+from servers.customers.cancel import register_cancel
 from servers.customers.db import SCHEMA, connect
 from servers.customers.sql_guard import QueryLimits, QueryRejected, read_query
 
@@ -368,6 +369,8 @@ def build_server(path: Path, limits: QueryLimits | None = None) -> MCPServer:
                 raise
         assert order_id is not None
         return Order(id=order_id, status="pending", ordered_at=today, total=_money(total), items=lines)
+
+    register_cancel(mcp, store)
 
     @mcp.tool(annotations=READ)
     def list_tables() -> TableList:
