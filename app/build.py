@@ -117,6 +117,8 @@ def instructions_for(loaded: LoadedConfig, name: str) -> str:
             raise ConfigError(
                 f"{loaded.where('agents', name, 'instructions_file')}: cannot read {path}: {exc.strerror}"
             ) from None
+    if agent.instructions is not None and not isinstance(agent.instructions, str):
+        return DEFAULT_INSTRUCTIONS  # replaced by the prompt's text once its server is up (Deck)
     return agent.instructions or DEFAULT_INSTRUCTIONS
 
 

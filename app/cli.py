@@ -112,6 +112,10 @@ def run(
         list[str] | None,
         opt("--file", "-f", metavar="PATH", help="Attach a text file or image to the question (repeatable)."),
     ] = None,
+    resources: Annotated[
+        list[str] | None,
+        opt("--resource", "-r", metavar="URI", help="Attach a resource of the agent's servers (repeatable)."),
+    ] = None,
     agent: AgentOpt = None,
     model: Annotated[str | None, opt("--model", "-m", metavar="NAME", help="Override the agent's model name.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON record of the run.")] = False,
@@ -141,6 +145,7 @@ def run(
     run_command(
         question, agent=agent, model=model, json_out=json_out, approve=approve.value if approve else None,
         config=config, files=list(files or []), quiet=quiet, elicit=elicit.value if elicit else None,
+        resources=list(resources or []),
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from app.config.loader import LoadedConfig
 from app.config.models import HostedServerConfig, LocalServerConfig
 from app.config.redact import known_secrets
 from app.connect import ServerPool, ServerSlot
+from app.errors import AgentdeckError
 from app.hosted.spec import HostedSpec, Listing, agent_globs, hosted_spec, wants_listing
 from app.mcp_client import ClientHooks
 from app.mcp_direct import missing_root
@@ -59,6 +60,7 @@ class Deck:
         self.early = early
         self.listener = listener
         self._collisions_checked = False
+        self._prompted: set[str] = set()  # agents whose instructions were fetched from a server prompt
         # Who answers servers' elicitation and sampling requests (the command sets its asker).
         self.interaction = Interaction()
         self.models = Models(loaded, self.options.model_override)
@@ -151,6 +153,7 @@ class Deck:
                     )
                 self.agents = built
                 self._rewire()  # servers that connected while the agents were built
+                await self._prompt_instructions()
                 if not self.pool.starting():
                     await self._check_collisions()
         except BaseException:
@@ -178,7 +181,39 @@ class Deck:
             hooks=self._hooks(name, cfg),
         )  # fmt: skip
         slot = await self.pool.reconnect(name, server)
-        return None if slot.connected else slot.error
+        if not slot.connected:
+            return slot.error
+        try:
+            await self._prompt_instructions(refetch=name)
+        except AgentdeckError as exc:
+            return exc.message
+        return None
+
+    async def _prompt_instructions(self, refetch: str | None = None) -> None:
+        """Agents whose instructions are a server's prompt get its text, from servers that are up.
+
+        Fetched once per connection: `refetch` names a server that just reconnected. For an agent
+        outside the chosen one's closure a failure makes it unavailable instead of stopping the command.
+        """
+        from app.resources import prompt_instructions
+
+        closure = agent_closure(self.loaded, self.agent_name) if self.agent_name else []
+        for agent_name, agent in self.agents.items():
+            spec = self.loaded.config.agents[agent_name].instructions
+            if spec is None or isinstance(spec, str) or spec.server not in self.servers:
+                continue
+            if agent_name in self._prompted and spec.server != refetch:
+                continue
+            where = self.loaded.where("agents", agent_name, "instructions")
+            try:
+                text = await prompt_instructions(self.servers[spec.server], spec.server, spec.prompt, spec.args, where)
+            except AgentdeckError as exc:
+                if agent_name in closure:
+                    raise
+                self.unavailable[agent_name] = exc.message
+                continue
+            agent.instructions = text
+            self._prompted.add(agent_name)
 
     def _hooks(self, name: str, cfg: LocalServerConfig) -> ClientHooks:
         models = self.models if self.options.with_models else None
@@ -211,6 +246,7 @@ class Deck:
         """Wait for the servers an agent uses that are still starting; check tool names once all are up."""
         assert self.pool is not None
         await self.pool.wait(self.starting(agent_name))
+        await self._prompt_instructions()
         if not self.pool.starting():
             await self._check_collisions()
 

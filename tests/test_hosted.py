@@ -339,7 +339,7 @@ def test_tools_list_shows_hosted_tools_and_servers_check_probes_them(project):
     check = run_cli("servers", "check", "--json", cwd=project["dir"])
     assert check.code == 1  # the server without its token is refused
     rows = {row["server"]: row for row in json.loads(check.out)}
-    assert rows["crm"]["status"] == "ok" and rows["crm"]["tools"] == 7 and rows["crm"]["hosted"] is True
+    assert rows["crm"]["status"] == "ok" and rows["crm"]["tools"] == 8 and rows["crm"]["hosted"] is True
     assert rows["gmail"]["status"] == "remote-only" and "only OpenAI can connect" in rows["gmail"]["error"]
     assert rows["bad"]["status"] == "failed" and "401 (Unauthorized)" in rows["bad"]["error"]
 

@@ -107,6 +107,17 @@ class ChatApp:
             await self.save(cmd.arg or "", force=cmd.name == "/save!")
         elif cmd.name == "/attach":
             self.attach(cmd.arg or "")
+        elif cmd.name in ("/resources", "/resource", "/prompts", "/prompt"):
+            from app.chat import extras
+
+            if cmd.name == "/resources":
+                await extras.show_resources(self)
+            elif cmd.name == "/resource":
+                await extras.attach_resource(self, cmd.arg or "")
+            elif cmd.name == "/prompts":
+                await extras.show_prompts(self)
+            else:
+                await extras.send_prompt(self, cmd.arg or "")
         elif cmd.name == "/usage":
             u = self.usage
             cost = "n/a (a model without a price: add it to defaults.prices)" if self.unpriced else f"${self.cost:.4f}"
@@ -227,8 +238,8 @@ class ChatApp:
         if self.interactive:
             self.console.print(render.declined(tool, reason))
 
-    async def turn(self, text: str) -> None:
-        """One user message: stream the answer, show tools, resolve approvals, save on success."""
+    async def turn(self, text: str, items: list[dict[str, Any]] | None = None) -> None:
+        """One user message (or a prompt's `items`): stream the answer, show tools, resolve approvals, save."""
         from agents import RunConfig
 
         from app.tracing import configure
@@ -242,6 +253,8 @@ class ChatApp:
 
         message = user_message(text, self.attachments)
         turn_input = [{"role": "user", "content": text}] if isinstance(message, str) else message
+        if items is not None:  # a server's prompt: its messages, then anything attached
+            turn_input = [*items, *(turn_input if self.attachments else [])]
         start_input: Any = [*history, *turn_input]
         view = self.view = TurnView(self.console, self.interactive)
         self.deck.interaction.progress = view.status  # servers' progress notifications, under the running call

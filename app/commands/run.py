@@ -99,6 +99,7 @@ def run_command(
     files: list[str] | None = None,
     quiet: bool = False,
     elicit: str | None = None,
+    resources: list[str] | None = None,
 ) -> None:
     """Load, connect, run and print: streamed with tool panels on a terminal, the answer alone otherwise."""
     from app.attachments import load_attachment, user_message
@@ -119,6 +120,14 @@ def run_command(
                 hint = "" if deck.loaded.env.get("OPENAI_API_KEY") else "; set OPENAI_API_KEY to use OpenAI"
                 stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}){hint}.[/]")
             from app.runner import run_question  # the SDK is loaded by now (app.startup)
+
+            if resources:
+                from app.resources import read_resource
+
+                servers = {server.name: server for server in deck.agent.mcp_servers}
+                for uri in resources:
+                    hint = "check the URI; in `agentdeck chat`, /resources lists what each server offers"
+                    attachments.append((await read_resource(servers, uri, hint))[1])
 
             drive = streamed_driver(deck, approver, asker) if streamed else None
             outcome = await run_question(deck, user_message(text, attachments), approver, drive=drive)

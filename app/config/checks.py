@@ -159,6 +159,13 @@ def check_references(loaded: LoadedConfig) -> None:
                 f"unknown provider '{agent.provider}'{did_you_mean(agent.provider, providers)}",
                 hint="declare it under providers: or use auto, openai or offline",
             )
+        prompt = agent.instructions
+        if prompt is not None and not isinstance(prompt, str) and prompt.server not in agent.servers:
+            fail(
+                base + ("instructions", "server"),
+                f"the prompt's server '{prompt.server}' is not one of the agent's servers",
+                hint=f"add it to agents.{name}.servers (servers: {', '.join(agent.servers) or 'none'})",
+            )
         if agent.instructions_file:
             path = loaded.resolve_path(agent.instructions_file)
             if not path.is_file():

@@ -254,9 +254,17 @@ ServerConfig = Annotated[
 LocalServerConfig = StdioServerConfig | SseServerConfig | StreamableHttpServerConfig
 
 
+class PromptInstructions(Strict):
+    """Instructions taken from a server's prompt, fetched when the server connects (and on /reconnect)."""
+
+    prompt: str = Field(min_length=1)
+    server: str = Field(min_length=1)
+    args: dict[str, str] = Field(default_factory=dict)
+
+
 class AgentConfig(Strict):
     description: str | None = None
-    instructions: str | None = None
+    instructions: str | PromptInstructions | None = None
     instructions_file: str | None = None
     provider: str | None = None
     model: str | None = None

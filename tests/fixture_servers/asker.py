@@ -142,6 +142,11 @@ def build() -> MCPServer:
             await ctx.report_progress(i, n, f"step {i} of {n}")
         return f"counted {n}"
 
+    @mcp.prompt()
+    def review(topic: str) -> str:
+        """Ask for a review of one topic (a prompt with a required argument)."""
+        return f"Please review {topic}."
+
     @mcp.tool()
     async def whoami(ctx: Context) -> str:
         """The client's name and version, as it introduced itself."""

@@ -1,0 +1,89 @@
+"""Chat commands for servers' resources and prompts: /resources, /resource URI, /prompts, /prompt NAME."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from app.errors import UsageError
+
+
+def agent_servers(app: Any) -> dict[str, Any]:
+    """The current agent's connected servers, by name."""
+    agent = app.deck.agents[app.agent_name]
+    return {server.name: server for server in getattr(agent, "mcp_servers", None) or []}
+
+
+async def show_resources(app: Any) -> None:
+    """/resources: every resource and template the current agent's servers offer."""
+    from app.resources import list_resources
+
+    rows = await list_resources(agent_servers(app))
+    if not rows:
+        app.console.print("no resources: the current agent's servers offer none", style="dim")
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("server", "uri", "name", "description"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    app.console.print(table)
+
+
+async def attach_resource(app: Any, uri: str) -> None:
+    """/resource URI: read it now; its contents go with the next message."""
+    from app.resources import read_resource
+
+    try:
+        server, attachment = await read_resource(agent_servers(app), uri)
+    except UsageError as exc:
+        app.console.print(exc.message, style="red", markup=False)
+        return
+    app.attachments.append(attachment)
+    app.console.print(f"attached {uri} (from {server}); it goes with your next message", style="dim", markup=False)
+
+
+async def show_prompts(app: Any) -> None:
+    """/prompts: each server's prompts, with how to call them."""
+    from app.resources import list_prompts
+
+    prompts = await list_prompts(agent_servers(app))
+    if not prompts:
+        app.console.print("no prompts: the current agent's servers offer none", style="dim")
+        return
+    for p in prompts:
+        app.console.print(f"{p.server:<12} {p.usage()}  {p.description}".rstrip(), markup=False, highlight=False)
+        for name, required, description in p.arguments:
+            about = f": {description}" if description else ""
+            app.console.print(f"{'':<14}{name}{'*' if required else ''}{about}", markup=False, style="dim")
+
+
+async def send_prompt(app: Any, arg: str) -> None:
+    """/prompt NAME [k=v …]: fetch the prompt (asking for required arguments it lacks) and send it as a turn."""
+    from app.resources import list_prompts, parse_arguments, prompt_turn
+
+    name, *words = arg.split()
+    try:
+        arguments = parse_arguments(words)
+    except UsageError as exc:
+        app.console.print(exc.message, style="red", markup=False)
+        return
+    servers = agent_servers(app)
+    matches = [p for p in await list_prompts(servers) if p.name == name]
+    if not matches:
+        app.console.print(f"no prompt named {name!r}; /prompts lists them", style="red", markup=False)
+        return
+    prompt = matches[0]
+    for argument, required, _ in prompt.arguments:
+        if required and argument not in arguments:
+            if not app.interactive:
+                app.console.print(f"/prompt {name} needs {argument}=…: {prompt.usage()}", style="red", markup=False)
+                return
+            arguments[argument] = (await app.ask(f"  {argument}: ")).strip()
+    try:
+        items = await prompt_turn(servers, prompt, arguments)
+    except Exception as exc:  # noqa: BLE001 - a server's refusal is shown, the chat goes on
+        app.console.print(f"the prompt {name} failed: {exc}", style="red", markup=False)
+        return
+    await app.turn(f"/prompt {arg}", items=items)
