@@ -11,6 +11,9 @@ protocol 2026-07-28 input-required results and older servers' pushed requests ar
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +22,18 @@ from typing import Any
 
 # (server, tool, progress, total, message) -> None: a progress notification for a running call
 ProgressHook = Callable[[str, str, float, float | None, str | None], None]
+
+
+class ServerLog:
+    """The last log messages a server sent (MCP logging), for /logs."""
+
+    def __init__(self, keep: int = 500) -> None:
+        self.lines: deque[str] = deque(maxlen=keep)
+
+    async def __call__(self, params: Any) -> None:
+        data = params.data if isinstance(params.data, str) else json.dumps(params.data, default=str)
+        where = f" {params.logger}:" if params.logger else ""
+        self.lines.append(f"{time.strftime('%H:%M:%S')} {params.level}{where} {data}")
 
 
 @dataclass
@@ -32,6 +47,9 @@ class ClientHooks:
     sampling_tools: bool = False
     roots: list[Path] = field(default_factory=list)
     progress: ProgressHook | None = None
+    # Where the server's log messages go, and the level asked for (2026-07-28 servers send none without it).
+    log: ServerLog = field(default_factory=ServerLog)
+    log_level: str | None = "info"
 
 
 def client_info() -> Any:
@@ -109,6 +127,8 @@ async def client_session(
         "elicitation_callback": hooks.elicitation,
         "sampling_callback": hooks.sampling,
         "list_roots_callback": _roots_callback(hooks.roots) if hooks.roots else None,
+        "logging_callback": hooks.log,
+        "log_level": hooks.log_level,
     }
     client = Client(
         transport,

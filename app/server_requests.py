@@ -109,6 +109,7 @@ def hooks_for(
         elicitation=_elicitation(name, cfg, interaction),
         sampling=_sampling(name, cfg, interaction, models) if models is not None else None,
         roots=[Path(loaded.resolve_path(root)) for root in cfg.roots],
+        log_level=None if cfg.log_level == "off" else cfg.log_level,
     )
 
 

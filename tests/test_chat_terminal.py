@@ -69,6 +69,12 @@ class FakeServer:
             raise RuntimeError("Method not found")
         return SimpleNamespace(prompts=[SimpleNamespace(name=n) for n in self.prompt_list])
 
+    async def list_resources(self) -> Any:
+        await asyncio.sleep(self.delay)
+        if self.prompt_list is None:
+            raise RuntimeError("Method not found")
+        return SimpleNamespace(resources=[SimpleNamespace(uri=f"{self.name}://{n}") for n in self.prompt_list])
+
 
 @pytest.fixture
 def fake_app() -> SimpleNamespace:
@@ -104,7 +110,9 @@ def words(completer: ChatCompleter, text: str) -> list[str]:
 
 def test_command_names_and_agent_and_server_arguments(fake_app):
     c = ChatCompleter(fake_app)
-    assert words(c, "/re") == ["/reconnect"]
+    assert words(c, "/rec") == ["/reconnect"]
+    assert words(c, "/re") == ["/reconnect", "/resources", "/resource"]
+    assert words(c, "/logs f") == ["/logs files"]
     assert "/agents" in words(c, "/AG") and "/agent" in words(c, "/ag")
     assert words(c, "/agent ") == ["/agent main", "/agent support", "/agent summariser"]
     assert words(c, "/agent su") == ["/agent support", "/agent summariser"]
@@ -146,6 +154,14 @@ def test_prompt_names_are_listed_once_and_a_slow_server_does_not_hang(fake_app):
     fake_app.agent_name = "main"
     fake_app.deck.agents["main"].mcp_servers = [fresh]  # as /reconnect files does
     assert words(c, "/prompt ") == ["/prompt changed"]
+
+
+def test_resource_uris_complete_from_the_current_agents_servers(fake_app):
+    c = ChatCompleter(fake_app, prompt_timeout=0.2)
+    assert words(c, "/resource ") == ["/resource files://summarise", "/resource files://review"]
+    assert words(c, "/resource files://r") == ["/resource files://review"]
+    fake_app.agent_name = "support"
+    assert words(c, "/resource ") == []  # its server offers no resources
 
 
 # ----- in a real terminal -----

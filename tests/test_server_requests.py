@@ -31,6 +31,9 @@ RULES = r"""rules:
   - when: {user: 'count (?P<n>\d+)'}
     call: [{tool: slow_count, args: {n: "{n|int}"}}]
     reply: "Result: {output}"
+  - when: {user: 'make noise'}
+    call: [{tool: noisy, args: {}}]
+    reply: "Result: {output}"
   - when: {user: 'link'}
     call: [{tool: open_link, args: {}}]
     reply: "Result: {output}"
@@ -211,3 +214,24 @@ def test_progress_shows_live_under_the_running_call_in_chat(tmp_path: Path, scre
     done = screen.wait_for("Result: counted 60", timeout=30)
     time.sleep(0.3)
     assert "of 60 (" not in screen.text(), done  # the progress line goes when the call ends
+
+
+def test_server_log_messages_are_kept_for_logs_in_chat(tmp_path: Path) -> None:
+    project(tmp_path)
+    proc = subprocess.run(
+        [PY, "-m", "app", "chat", "--new"],
+        cwd=tmp_path,
+        env=clean_env(AGENTDECK_STATE_DIR=str(tmp_path / "state")),
+        input="/logs asker\nmake noise\n/logs\n/logs asker\n/logs nowhere\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "asker has sent no log messages" in out
+    assert "Result: made some noise" in out
+    assert "asker          2 message(s)" in out
+    assert " info noisy is working" in out
+    assert ' warning storage: {"disk": "almost full"}' in out
+    assert "unknown server 'nowhere'" in out

@@ -107,10 +107,12 @@ class ChatApp:
             await self.save(cmd.arg or "", force=cmd.name == "/save!")
         elif cmd.name == "/attach":
             self.attach(cmd.arg or "")
-        elif cmd.name in ("/resources", "/resource", "/prompts", "/prompt"):
+        elif cmd.name in ("/resources", "/resource", "/prompts", "/prompt", "/logs"):
             from app.chat import extras
 
-            if cmd.name == "/resources":
+            if cmd.name == "/logs":
+                extras.show_logs(self, cmd.arg)
+            elif cmd.name == "/resources":
                 await extras.show_resources(self)
             elif cmd.name == "/resource":
                 await extras.attach_resource(self, cmd.arg or "")

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/resource": ("URI", "attach a server's resource to your next message"),
     "/prompts": ("", "the prompts the current agent's servers offer"),
     "/prompt": ("NAME [k=v …]", "send a server's prompt as your next message"),
+    "/logs": ("[NAME]", "a server's latest log messages (or how many each sent)"),
     "/approvals": ("[reset [TOOL]]", "remembered always/never answers; reset forgets them (all, or TOOL's)"),
     "/usage": ("", "tokens, estimated cost and tool calls so far"),
     "/exit": ("", "leave (Ctrl-D works too)"),

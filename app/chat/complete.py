@@ -31,8 +31,10 @@ class ChatCompleter(Completer):
         self.app = app
         self.prompt_timeout = prompt_timeout
         self.paths = PathCompleter(expanduser=True)
-        # server name -> (the server object asked, its prompt names); a reconnected server is asked again.
+        # server name -> (the server object asked, its prompt names / resource URIs); a reconnected
+        # server is asked again.
         self.prompts: dict[str, tuple[Any, list[str]]] = {}
+        self.resources: dict[str, tuple[Any, list[str]]] = {}
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         """Completions from live state; prompt names only once cached (the async path fetches them)."""
@@ -54,19 +56,24 @@ class ChatCompleter(Completer):
             return  # the one-word argument is already typed
         elif name == "/agent":
             yield from _words(rest, self.app.deck.agents)
-        elif name == "/reconnect":
+        elif name in ("/reconnect", "/logs"):
             yield from _words(rest, self.server_names())
+        elif name == "/resource":
+            yield from _words(rest, self.cached_names(self.resources))
         elif name == "/approvals":
             yield from _words(rest, ["reset"])
         elif name == "/prompt":
-            yield from _words(rest, self.cached_prompt_names())
+            yield from _words(rest, self.cached_names(self.prompts))
 
     async def get_completions_async(
         self, document: Document, complete_event: CompleteEvent
     ) -> AsyncGenerator[Completion, None]:
-        """As get_completions, but lists the servers' prompts first when `/prompt ` needs them."""
-        if document.text_before_cursor.lower().startswith("/prompt "):
-            await self.fetch_prompts()
+        """As get_completions, but lists the servers' prompts or resources first when the command needs them."""
+        typed = document.text_before_cursor.lower()
+        if typed.startswith("/prompt "):
+            await self.fetch(self.prompts, _prompt_names)
+        elif typed.startswith("/resource "):
+            await self.fetch(self.resources, _resource_uris)
         for completion in self.get_completions(document, complete_event):
             yield completion
 
@@ -90,29 +97,36 @@ class ChatCompleter(Completer):
                 names += server.cached_tool_names() or []
         return list(dict.fromkeys(names))
 
-    def cached_prompt_names(self) -> list[str]:
-        """Prompt names of the current agent's servers, as far as they have been listed."""
+    def cached_names(self, cache: dict[str, tuple[Any, list[str]]]) -> list[str]:
+        """Prompt names or resource URIs of the current agent's servers, as far as they have been listed."""
         names: list[str] = []
         for server in self.agent_servers():
-            entry = self.prompts.get(server.name)
+            entry = cache.get(server.name)
             if entry is not None and entry[0] is server:
                 names += entry[1]
         return list(dict.fromkeys(names))
 
-    async def fetch_prompts(self) -> None:
-        """List prompts of servers not yet asked, all at once, each bounded by the timeout."""
-        servers = [s for s in self.agent_servers() if self.prompts.get(s.name, (None,))[0] is not s]
-        found = await asyncio.gather(*(self._prompt_names(s) for s in servers))
-        for server, names in zip(servers, found, strict=True):
-            self.prompts[server.name] = (server, names)
+    async def fetch(self, cache: dict[str, tuple[Any, list[str]]], names: Any) -> None:
+        """List what servers not yet asked offer, all at once, each bounded by the timeout."""
+        servers = [s for s in self.agent_servers() if cache.get(s.name, (None,))[0] is not s]
+        found = await asyncio.gather(*(self._bounded(names(s)) for s in servers))
+        for server, listed in zip(servers, found, strict=True):
+            cache[server.name] = (server, listed)
 
-    async def _prompt_names(self, server: Any) -> list[str]:
-        # A server without prompts, a dead one and a slow one all mean: nothing to complete.
+    async def _bounded(self, listing: Any) -> list[str]:
+        # A server without prompts or resources, a dead one and a slow one all mean: nothing to complete.
         try:
-            result = await asyncio.wait_for(server.list_prompts(), self.prompt_timeout)
+            return list(await asyncio.wait_for(listing, self.prompt_timeout))
         except Exception:  # noqa: BLE001 - completion must never surface an error while typing
             return []
-        return [prompt.name for prompt in getattr(result, "prompts", None) or []]
+
+
+async def _prompt_names(server: Any) -> list[str]:
+    return [prompt.name for prompt in getattr(await server.list_prompts(), "prompts", None) or []]
+
+
+async def _resource_uris(server: Any) -> list[str]:
+    return [str(r.uri) for r in getattr(await server.list_resources(), "resources", None) or []]
 
 
 def _words(typed: str, candidates: Iterable[str], meta: dict[str, str] | None = None) -> Iterable[Completion]:

@@ -1,4 +1,4 @@
-"""Chat commands for servers' resources and prompts: /resources, /resource URI, /prompts, /prompt NAME."""
+"""Chat commands for what servers offer besides tools: /resources, /resource, /prompts, /prompt, /logs."""
 
 from __future__ import annotations
 
@@ -87,3 +87,23 @@ async def send_prompt(app: Any, arg: str) -> None:
         app.console.print(f"the prompt {name} failed: {exc}", style="red", markup=False)
         return
     await app.turn(f"/prompt {arg}", items=items)
+
+
+def show_logs(app: Any, name: str | None) -> None:
+    """/logs [NAME]: a server's latest log messages (or how many each server sent)."""
+    slots = app.deck.pool.slots if app.deck.pool is not None else {}
+    logs = {n: getattr(getattr(slot.server, "hooks", None), "log", None) for n, slot in slots.items()}
+    if name is None:
+        for server, log in logs.items():
+            count = len(log.lines) if log is not None else 0
+            app.console.print(f"{server:<14} {count} message(s)  (/logs {server})", markup=False, highlight=False)
+        return
+    if name not in logs:
+        app.console.print(f"unknown server {name!r}; servers: {', '.join(logs)}", style="red", markup=False)
+        return
+    log = logs[name]
+    lines = list(log.lines)[-50:] if log is not None else []
+    if not lines:
+        app.console.print(f"{name} has sent no log messages", style="dim", markup=False)
+    for line in lines:
+        app.console.print(line, markup=False, highlight=False)

@@ -142,6 +142,13 @@ def build() -> MCPServer:
             await ctx.report_progress(i, n, f"step {i} of {n}")
         return f"counted {n}"
 
+    @mcp.tool()
+    async def noisy(ctx: Context) -> str:
+        """Send two log messages (MCP logging), then answer."""
+        await ctx.log("info", "noisy is working")
+        await ctx.log("warning", {"disk": "almost full"}, logger_name="storage")
+        return "made some noise"
+
     @mcp.prompt()
     def review(topic: str) -> str:
         """Ask for a review of one topic (a prompt with a required argument)."""
