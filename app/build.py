@@ -226,7 +226,7 @@ def _build_one(
         )
         for other in spec.as_tools
     ]
-    return DeckAgent(
+    agent = DeckAgent(
         name=name,
         instructions=instructions_for(loaded, name),
         handoff_description=spec.description,
@@ -237,6 +237,39 @@ def _build_one(
         prefix_tool_names=spec.prefix_tool_names,
         hooks=recorder(labels) if labels else None,
     )
+    agent.tools += _resource_tools(loaded, name, agent)
+    return agent
+
+
+def _resource_tools(loaded: LoadedConfig, name: str, agent: DeckAgent) -> list[Any]:
+    """list_resources / read_resource for the agent's servers with resources_as_tools, filtered like tools."""
+    from app.config.models import HostedServerConfig
+    from app.filters import passes_globs
+    from app.resources import resource_tools
+
+    spec = loaded.config.agents[name]
+    wanted = [
+        s
+        for s in spec.servers
+        if not isinstance(loaded.config.servers[s], HostedServerConfig)
+        and getattr(loaded.config.servers[s], "resources_as_tools", False)
+    ]
+    tools: list[Any] = []
+    for server in wanted:
+        cfg = loaded.config.servers[server]
+        # Plain names for one server; several (or prefixed agents) need them told apart.
+        prefixed = spec.prefix_tool_names or len(wanted) > 1
+        names = tuple(prefixed_name(server, t) if prefixed else t for t in ("list_resources", "read_resource"))
+
+        def find(server: str = server) -> Any:
+            # The agent's servers are rewired on /reconnect and when a slow server joins.
+            return next((s for s in agent.mcp_servers if s.name == server), None)
+
+        for tool in resource_tools(names, server, find):  # type: ignore[arg-type]
+            raw = tool.name.rpartition("__")[2] if prefixed else tool.name
+            if passes_globs(raw, getattr(cfg, "tools", None)) and passes_globs(raw, spec.tools):
+                tools.append(tool)
+    return tools
 
 
 # The arguments of every `transfer_to_<agent>` call. Its docstring and description are what the model reads.

@@ -148,3 +148,51 @@ async def prompt_instructions(server: Any, server_name: str, prompt: str, args: 
         raise ConfigError(f"{where}: server '{server_name}' could not give the prompt '{prompt}': {exc}") from None
     texts = [getattr(m.content, "text", None) for m in result.messages]
     return "\n\n".join(t for t in texts if t)
+
+
+def resource_tools(names: tuple[str, str], server_name: str, find: Any) -> list[Any]:
+    """list_resources and read_resource as function tools for one server (`find()` gives it, or None)."""
+    import json
+
+    from agents import FunctionTool
+
+    async def listing(ctx: Any, arguments: str) -> str:
+        server = find()
+        if server is None:
+            return f"The server '{server_name}' is not connected."
+        rows = await list_resources({server_name: server})
+        if not rows:
+            return f"The server '{server_name}' offers no resources."
+        return "\n".join(f"{uri} — {name}" + (f": {about}" if about else "") for _, uri, name, about in rows)
+
+    async def reading(ctx: Any, arguments: str) -> str:
+        server = find()
+        if server is None:
+            return f"The server '{server_name}' is not connected."
+        uri = str(json.loads(arguments or "{}").get("uri", ""))
+        try:
+            _, attachment = await read_resource({server_name: server}, uri)
+        except UsageError as exc:
+            return exc.message
+        return attachment.text if attachment.text is not None else f"[image resource {uri}]"
+
+    list_name, read_name = names
+    return [
+        FunctionTool(
+            name=list_name,
+            description=f"List the resources (and URI templates) of the MCP server '{server_name}'.",
+            params_json_schema={"type": "object", "properties": {}, "additionalProperties": False, "required": []},
+            on_invoke_tool=listing,
+        ),
+        FunctionTool(
+            name=read_name,
+            description=f"Read one resource of the MCP server '{server_name}' by its URI.",
+            params_json_schema={
+                "type": "object",
+                "properties": {"uri": {"type": "string", "description": "The resource's URI."}},
+                "additionalProperties": False,
+                "required": ["uri"],
+            },
+            on_invoke_tool=reading,
+        ),
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.conftest import PY, ROOT, clean_env
+from tests.conftest import PY, ROOT, clean_env, read_call_log
 
 ASKER = ROOT / "tests" / "fixture_servers" / "asker.py"
 RULES = r"""rules:
@@ -127,3 +127,30 @@ def test_the_prompts_server_must_be_one_of_the_agents(tmp_path: Path) -> None:
         "agents.main.instructions.server" in proc.stderr
         and "'elsewhere' is not one of the agent's servers" in proc.stderr
     )
+
+
+def test_resources_as_tools_lets_the_model_list_and_read_them_filtered_like_tools(tmp_path: Path) -> None:
+    project(tmp_path)
+    config = (tmp_path / "agents.yaml").read_text()
+    config = config.replace("'--size', '100']}", "'--size', '100'], resources_as_tools: true}")
+    (tmp_path / "agents.yaml").write_text(config.replace("rules: rules.yaml}", "rules: rules.yaml, log: calls.jsonl}"))
+    (tmp_path / "rules.yaml").write_text(
+        RULES + "  - when: {user: 'list them'}\n    call: [{tool: list_resources, args: {}}]\n"
+        "    reply: 'Listed: {output}'\n"
+        "  - when: {user: 'read the schema'}\n    call: [{tool: read_resource, args: {uri: 'schema://customers'}}]\n"
+        "    reply: 'Read: {output}'\n"
+    )
+    listed = cli(tmp_path, "run", "list them", stdin="")
+    assert listed.returncode == 0, listed.stderr
+    assert "schema://customers — schema: The database schema (SQL)." in listed.stdout
+    assert "customers://{customer_id} — customer_resource" in listed.stdout
+    read = cli(tmp_path, "run", "read the schema", stdin="")
+    assert read.returncode == 0 and "Read: " in read.stdout and "CREATE TABLE" in read.stdout, read.stderr
+    config = (tmp_path / "agents.yaml").read_text()
+    (tmp_path / "agents.yaml").write_text(
+        config.replace("main: {servers:", "main: {tools: {block: [read_*]}, servers:")
+    )
+    blocked = cli(tmp_path, "run", "hello", stdin="")
+    assert blocked.returncode == 0, blocked.stderr
+    offered = read_call_log(tmp_path / "calls.jsonl")[-1]["tools"]
+    assert "list_resources" in offered and "read_resource" not in offered

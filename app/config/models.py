@@ -164,6 +164,8 @@ class LocalServerBase(Strict):
     elicitation: Literal["ask", "decline"] = "ask"
     sampling: Literal["ask", "allow", "deny"] | SamplingConfig = "allow"
     roots: list[str] = Field(default_factory=list)
+    # Offer the model list_resources / read_resource tools for this server's resources.
+    resources_as_tools: bool = False
     # The least severe log message the server should send (kept for /logs); off: none.
     log_level: Literal["debug", "info", "notice", "warning", "error", "critical", "off"] = "info"
 
