@@ -335,7 +335,7 @@ def entry() -> None:
 
     AGENTDECK_DEBUG keeps the full teardown, so that its warnings stay visible.
     """
-    from app.commands.common import debug_enabled
+    from app.debug import debug_enabled
     from servers.exiting import run_main
 
     if debug_enabled():

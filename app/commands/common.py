@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from app.config import LoadedConfig, find_config_path, load_config
+from app.debug import debug_enabled
 
 T = TypeVar("T")
 
@@ -46,11 +47,6 @@ class _RedactingFormatter(logging.Formatter):
         from app.config.redact import redact, secret_values
 
         return str(redact(super().format(record), secret_values({}, os.environ)))
-
-
-def debug_enabled() -> bool:
-    """AGENTDECK_DEBUG is set to something other than off."""
-    return os.environ.get("AGENTDECK_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def quiet_sdk_logs() -> None:
