@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from app.cli_groups import config_app, experiment_app, servers_app, tools_app
-from app.cli_shared import CONFIG_HELP, AgentOpt, Command, ConfigOpt, Group, arg, opt
+from app.cli_shared import CONFIG_HELP, AgentOpt, Command, ConfigOpt, Group, ProgressEveryOpt, arg, opt
 
 app = typer.Typer(
     name="agentdeck",
@@ -205,10 +205,7 @@ def batch(
     summary: Annotated[
         str | None, opt("--summary", metavar="PATH", help="Also write the summary as JSON here.")
     ] = None,
-    progress_every: Annotated[
-        float,
-        opt("--progress-every", metavar="SECONDS", help="Time between progress lines when not on a terminal."),
-    ] = 10.0,
+    progress_every: ProgressEveryOpt = 10.0,
     config: ConfigOpt = None,
 ) -> None:
     """Run an agent over every record of a file into JSONL.

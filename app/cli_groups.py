@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli_shared import Command, ConfigOpt, JsonOpt, arg, opt, sub_app
+from app.cli_shared import Command, ConfigOpt, JsonOpt, ProgressEveryOpt, arg, opt, sub_app
 
 config_app = sub_app("Validate, show, convert and describe agents.yaml.\n\nExample: agentdeck config validate")
 servers_app = sub_app("List and check the configured MCP servers.\n\nExample: agentdeck servers check")
@@ -35,10 +35,7 @@ def experiment_run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue DIR: run only the missing rows.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results in DIR.")] = False,
     limit: Annotated[int | None, opt("--limit", metavar="N", help="Only the first N questions.")] = None,
-    progress_every: Annotated[
-        float,
-        opt("--progress-every", metavar="SECONDS", help="Time between progress lines when not on a terminal."),
-    ] = 10.0,
+    progress_every: ProgressEveryOpt = 10.0,
     config: ConfigOpt = None,
 ) -> None:
     """Run every question under every variant; write reports.

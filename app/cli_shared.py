@@ -81,4 +81,7 @@ def arg(metavar: str, help: str) -> Any:
 
 ConfigOpt = Annotated[str | None, opt("--config", "-c", metavar="PATH", help=CONFIG_HELP, callback=root_config)]
 AgentOpt = Annotated[str | None, opt("--agent", "-a", metavar="NAME", help="Agent to run (default: defaults.agent).")]
+ProgressEveryOpt = Annotated[
+    float, opt("--progress-every", metavar="SECONDS", help="Time between progress lines when not on a terminal.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
