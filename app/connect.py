@@ -108,15 +108,14 @@ class ServerPool:
                 except Exception as exc:  # noqa: BLE001 - a display problem must not take the server down
                     log.debug("listener for %s failed: %r", slot.name, exc)
             if slot.connected:
-                watcher = None
-                if hasattr(slot.server, "watch_tool_changes"):
-                    watcher = asyncio.create_task(slot.server.watch_tool_changes(), name=f"mcp-watch:{slot.name}")
+                watching = hasattr(slot.server, "start_watching")
+                if watching:
+                    slot.server.start_watching()
                 try:
                     await slot.stop.wait()
                 finally:
-                    if watcher is not None:
-                        watcher.cancel()
-                        await asyncio.gather(watcher, return_exceptions=True)
+                    if watching:
+                        await slot.server.stop_watching()
         finally:
             slot.ready.set()
             slot.connected = False

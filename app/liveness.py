@@ -15,6 +15,8 @@ from typing import Any
 
 # A down server's tools still reach the model from the cached list; this is what it is told.
 RETRY_ADVICE = "Retrying will not help until it is reconnected (in chat: /reconnect {name})."
+# ...unless agentdeck reconnects it by itself (`restart: on_failure`, the default over HTTP).
+RECOVER_ADVICE = "agentdeck reconnects it on the next call, so retrying later may work."
 
 
 class WatchedReadStream:
@@ -105,10 +107,11 @@ def is_connection_loss(exc: BaseException) -> bool:
     return False
 
 
-def down_message(name: str, tool: str | None, cause: str) -> str:
+def down_message(name: str, tool: str | None, cause: str, recovers: bool = False) -> str:
     """The model's and the user's text for a call to a server that is down."""
     what = f"The tool {tool} could not run: " if tool else ""
-    return f"{what}MCP server '{name}' is down ({cause}). " + RETRY_ADVICE.format(name=name)
+    advice = RECOVER_ADVICE if recovers else RETRY_ADVICE.format(name=name)
+    return f"{what}MCP server '{name}' is down ({cause}). " + advice
 
 
 def failed_message(name: str, tool: str | None, cause: str) -> str:

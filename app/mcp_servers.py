@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TextIO, cast
+from typing import Any, TextIO, TypeVar, cast
 
 from agents.mcp import MCPServerSse, MCPServerStdio, MCPServerStreamableHttp
 from mcp.client.stdio import stdio_client
@@ -25,11 +26,13 @@ from app.filters import build_tool_filter, runs_only_as_task, task_only_warning
 from app.liveness import down_message, failed_message, is_connection_loss, watched
 from app.mcp_client import ClientHooks, client_session
 from app.mcp_direct import StderrLog, describe_target, stdio_params
+from app.recovery import Recovery, never_delivered, session_watching_client
 from app.startup import EarlyServers, early_streams
 from app.telemetry import record_tool_call, record_warning
 from app.tool_content import for_model
 
 log = logging.getLogger("agentdeck.servers")
+T = TypeVar("T")
 
 
 class _DeckServer:
@@ -40,7 +43,13 @@ class _DeckServer:
     cached_tools: Any
 
     def _deck_init(
-        self, ttl: float | None, describe: str, secrets: frozenset[str] = frozenset(), hooks: ClientHooks | None = None
+        self,
+        ttl: float | None,
+        describe: str,
+        secrets: frozenset[str] = frozenset(),
+        hooks: ClientHooks | None = None,
+        restart: bool = False,
+        connect_timeout: float = 20.0,
     ) -> None:
         self.ttl = ttl
         self.describe = describe
@@ -57,12 +66,30 @@ class _DeckServer:
         self.hooks = hooks or ClientHooks()
         # Concurrent runs on a cold cache would each fetch tools/list; the first fetches, the rest wait.
         self._deck_fetch_lock = asyncio.Lock()
+        self.recovery = Recovery(restart, within=connect_timeout)
+        # Tool name -> its annotations, from the last tools/list (cached or not): may a call be repeated?
+        self._deck_hints: dict[str, Any] = {}
+        # Set when an HTTP server answers that it no longer knows this connection's session.
+        self.session_rejected = False
+        self.connect_timeout = connect_timeout
+        self._deck_watcher: asyncio.Task[None] | None = None
 
     async def _deck_on_message(self, message: Any) -> None:
         # 2025-era servers send list_changed as a plain notification.
         if isinstance(message, ToolListChangedNotification):
             self.tool_list_changes += 1
             self.invalidate_tools_cache()
+
+    def start_watching(self) -> None:
+        """Follow tools/list_changed on this connection (started again after each reconnect)."""
+        self._deck_watcher = asyncio.create_task(self.watch_tool_changes(), name=f"mcp-watch:{self.name}")
+
+    async def stop_watching(self) -> None:
+        """Stop following tools/list_changed."""
+        watcher, self._deck_watcher = self._deck_watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
     async def watch_tool_changes(self) -> None:
         """On a 2026-07-28 connection, subscribe to tools/list_changed and drop the cache on each event."""
@@ -103,6 +130,7 @@ class _DeckServer:
 
     async def list_tools(self, run_context: Any = None, agent: Any = None) -> list[Any]:
         tools = await self._deck_list_tools(run_context, agent)
+        self._deck_hints = {t.name: t.annotations for t in tools}
         # mcp 2.3 cannot call a tool that only runs as a task: offering it would only make the model fail.
         task_only = [t.name for t in tools if runs_only_as_task(t)]
         if task_only:
@@ -110,7 +138,57 @@ class _DeckServer:
             tools = [t for t in tools if t.name not in task_only]
         return tools
 
+    async def _deck_recovering(self, request: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
+        """Run `request`, reconnecting first if the server went away (app/recovery.py).
+
+        After a failure it is retried on a fresh connection only when the server never saw it,
+        or when repeating it is harmless (`idempotent`).
+        """
+        recovery = self.recovery
+        seen = recovery.generation
+        if recovery.enabled and self.down is not None and await recovery.recover(seen, self._deck_reconnect):
+            seen = recovery.generation
+        try:
+            return await request()
+        except Exception as exc:
+            retry = self.session_rejected or never_delivered(exc) or (idempotent and is_connection_loss(exc))
+            if not (recovery.enabled and retry and await recovery.recover(seen, self._deck_reconnect)):
+                raise
+        return await request()
+
+    def _deck_repeatable(self, tool_name: str) -> bool:
+        """Whether the tool says running it twice is harmless (read-only or idempotent)."""
+        hints = self._deck_hints.get(tool_name)
+        return bool(hints is not None and (hints.read_only_hint or hints.idempotent_hint))
+
+    def note_session_rejected(self) -> None:
+        self.session_rejected = True
+
+    async def _deck_reconnect(self) -> None:
+        cause = (self.down or "the connection was lost").split("; reconnecting failed: ")[0]
+        await self.stop_watching()
+        try:
+            await self.cleanup()
+        except Exception as exc:  # noqa: BLE001 - the old connection is gone either way
+            log.debug("cleanup of %s before reconnecting failed: %r", self.name, exc)
+        try:
+            await asyncio.wait_for(self.connect(), self.connect_timeout)
+        except BaseException as exc:
+            from app.config.redact import redact
+
+            why = "it did not answer in time" if isinstance(exc, TimeoutError) else _cause(exc)
+            why = why.removeprefix(f"Failed to connect to MCP server '{self.name}': ").rstrip(".")
+            self.down = str(redact(f"{cause}; reconnecting failed: {why}", self.secrets))
+            raise
+        log.debug("MCP server %s reconnected", self.name)
+        # A restarted server may offer other tools.
+        self.invalidate_tools_cache()
+        self.start_watching()
+
     async def _deck_list_tools(self, run_context: Any, agent: Any) -> list[Any]:
+        return await self._deck_recovering(lambda: self._deck_list_cached(run_context, agent), idempotent=True)
+
+    async def _deck_list_cached(self, run_context: Any, agent: Any) -> list[Any]:
         expired = self.ttl is not None and time.monotonic() - self._deck_fetched_at > self.ttl
         if self.cache_tools_list and expired and not self._deck_stale:
             self.invalidate_tools_cache()
@@ -152,6 +230,7 @@ class _DeckServer:
 
     async def connect(self) -> None:
         self.down = None
+        self.session_rejected = False
         self._deck_closing = False
         await super().connect()  # type: ignore[misc]
 
@@ -176,14 +255,21 @@ class _DeckServer:
 
         if self.down is None and is_connection_loss(exc):
             self.down = _cause(exc)
-        text = down_message(self.name, tool, self.down) if self.down else failed_message(self.name, tool, _cause(exc))
+        if self.down:
+            text = down_message(self.name, tool, self.down, recovers=self.recovery.enabled)
+        else:
+            text = failed_message(self.name, tool, _cause(exc))
         return str(redact(text, self.secrets))
 
     async def call_tool(self, tool_name: str, arguments: dict[str, Any] | None, meta: Any = None) -> Any:
         started = time.perf_counter()
         ok, error = False, None
         try:
-            result = for_model(await super().call_tool(tool_name, arguments, meta))  # type: ignore[misc]
+            call = super().call_tool  # type: ignore[misc]
+            repeatable = self._deck_repeatable(tool_name)
+            result = for_model(
+                await self._deck_recovering(lambda: call(tool_name, arguments, meta), idempotent=repeatable)
+            )
             ok = not getattr(result, "is_error", False)
             self.last_error = None
             return result
@@ -191,7 +277,9 @@ class _DeckServer:
             error = self.last_error = self.failure_text(tool_name, exc)
             raise
         finally:
-            record_tool_call(self.name, tool_name, arguments or {}, ok, time.perf_counter() - started, error=error)
+            seconds = time.perf_counter() - started
+            lost = not ok and self.down is not None
+            record_tool_call(self.name, tool_name, arguments or {}, ok, seconds, error=error, unreachable=lost)
 
 
 def _cause(exc: BaseException) -> str:
@@ -284,7 +372,7 @@ def build_local_server(
         stdio.early = early
         server = stdio
     else:
-        http_params = {
+        http_params: dict[str, Any] = {
             "url": cfg.url,
             "headers": dict(cfg.headers),
             "timeout": cfg.timeout,
@@ -293,7 +381,10 @@ def build_local_server(
         cls = DeckHttpServer if isinstance(cfg, StreamableHttpServerConfig) else DeckSseServer
         assert isinstance(cfg, SseServerConfig)
         server = cls(params=http_params, **common)  # type: ignore[arg-type]
-    server._deck_init(ttl, describe_target(cfg), secrets, hooks)
+        if cls is DeckHttpServer:
+            http_params["httpx_client_factory"] = session_watching_client(server.note_session_rejected)
+    restart = cfg.restart == "on_failure" or (cfg.restart is None and not isinstance(cfg, StdioServerConfig))
+    server._deck_init(ttl, describe_target(cfg), secrets, hooks, restart=restart, connect_timeout=cfg.start_timeout)
     failure.server = server
     server.message_handler = server._deck_on_message
     return server

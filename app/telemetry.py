@@ -24,11 +24,13 @@ class ToolCallRecord:
     item_id: str | None = field(default=None, compare=False)
     # The agent-as-tool call(s) this call was made inside, outermost first ("ask_b/ask_a"); None at top level.
     via: str | None = None
+    # The call failed because its server could not be reached (not because the tool failed).
+    unreachable: bool = field(default=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The `run --json` shape of one call."""
         out = asdict(self)
-        for key in ("error", "label", "item_id", "via"):
+        for key in ("error", "label", "item_id", "via", "unreachable"):
             out.pop(key)
         if self.error is not None:
             out["error"] = self.error
@@ -49,6 +51,8 @@ class ToolCallRecord:
             out["hosted"] = True
         if self.via is not None:
             out["via"] = self.via
+        if self.unreachable:
+            out["unreachable"] = True
         return out
 
 
@@ -113,6 +117,7 @@ def record_tool_call(
     hosted: bool = False,
     label: str | None = None,
     item_id: str | None = None,
+    unreachable: bool = False,
 ) -> None:
     """Add a call (local, hosted, or declined) to the active log, if any."""
     log = _current.get()
@@ -120,6 +125,17 @@ def record_tool_call(
         duration = None if seconds is None else seconds * 1000
         log.calls.append(
             ToolCallRecord(
-                server, tool, dict(arguments), ok, duration, declined, error, hosted, label, item_id, via=_via.get()
+                server,
+                tool,
+                dict(arguments),
+                ok,
+                duration,
+                declined,
+                error,
+                hosted,
+                label,
+                item_id,
+                _via.get(),
+                unreachable,
             )
         )

@@ -155,3 +155,59 @@ def test_sampling_roots_and_elicitation_reach_the_server_everything(project):
     assert outputs["sample Tell me a joke"]["usage"]["sampling_requests"] == 1
     assert (project / "docs").resolve().as_uri() in outputs["my roots"]["output"], outputs
     assert "decline" in outputs["elicit"]["output"].lower(), outputs  # no terminal: declined, and the server says so
+
+
+async def test_over_streamable_http_including_a_server_restart(everything, tmp_path):
+    import asyncio
+    import os
+
+    from app.config.loader import load_config
+    from app.deck import Deck
+    from tests.conftest import free_port, wait_for_port
+
+    port = free_port()
+    binary = str(everything / "node_modules" / ".bin" / "mcp-server-everything")
+
+    def start() -> subprocess.Popen[bytes]:
+        env = {**os.environ, "PORT": str(port)}
+        proc = subprocess.Popen(
+            [binary, "streamableHttp"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(port, proc)
+        return proc
+
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n"
+        "  - when: {user: 'sum of (?P<a>\\d+) and (?P<b>\\d+)'}\n"
+        "    call: [{tool: get-sum, args: {a: '{a|int}', b: '{b|int}'}}]\n"
+        "    reply: 'everything says: {output}'\n"
+    )
+    (tmp_path / "agents.yaml").write_text(
+        "providers:\n  offline: {kind: offline, rules: rules.yaml}\n"
+        f"servers:\n  everything: {{transport: streamable_http, url: 'http://127.0.0.1:{port}/mcp'}}\n"
+        "agents:\n  main: {servers: [everything]}\n"
+    )
+    proc = start()
+    try:
+        r = await asyncio.to_thread(
+            run_cli, "tools", "call", "everything", "echo", "--args", '{"message": "hi"}', cwd=tmp_path
+        )
+        assert r.code == 0 and r.out.strip() == "Echo: hi", r.err
+        r = await asyncio.to_thread(run_cli, "run", "what is the sum of 19 and 23", "--json", cwd=tmp_path)
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["output"].startswith("everything says: The sum of 19 and 23 is 42")
+        async with Deck(load_config(tmp_path / "agents.yaml", {})) as deck:
+            server = deck.servers["everything"]
+            first = await server.call_tool("get-sum", {"a": 1, "b": 2})
+            assert first.content[0].text == "The sum of 1 and 2 is 3."
+            # The restarted server has forgotten the session (it answers 400 "No valid session ID"):
+            # the call was never run, so agentdeck reconnects and sends it again.
+            proc.kill()
+            proc.wait()
+            proc = await asyncio.to_thread(start)
+            again = await server.call_tool("get-sum", {"a": 2, "b": 3})
+            assert again.content[0].text == "The sum of 2 and 3 is 5."
+            assert server.recovery.reconnects == 1
+    finally:
+        proc.kill()
+        proc.wait()

@@ -100,12 +100,14 @@ async def run_row(deck: Deck, row: InputRow, approver: Approver, timeout: float 
         result.update(error=describe_run_error(exc))
     else:
         declined = any(c.declined for c in outcome.tool_calls)
+        # The model answered without a tool whose server was away: --resume must run the row again.
+        lost = next((c for c in outcome.tool_calls if c.unreachable), None)
         result.update(
             output=outcome.output,
             agent=outcome.agent,
             usage=outcome.usage,
-            status="declined" if declined else "ok",
-            error=None,
+            status="error" if lost else "declined" if declined else "ok",
+            error=lost.error if lost else None,
         )
     result["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
     result["tool_calls"] = [c.row() for c in log.calls]

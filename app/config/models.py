@@ -157,6 +157,8 @@ class LocalServerBase(Strict):
     approval: Approval = "never"
     timeout: Seconds = 30.0
     retries: int = Field(default=0, ge=0)
+    # Reconnect on the next call after the server went away; default: on_failure over HTTP, never for stdio.
+    restart: Literal["on_failure", "never"] | None = None
     start_timeout: Seconds = 20.0
     required: bool = True
     structured_content: bool = False
