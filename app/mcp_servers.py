@@ -11,7 +11,7 @@ from typing import Any, TextIO, TypeVar, cast
 
 from agents.mcp import MCPServerSse, MCPServerStdio, MCPServerStreamableHttp
 from mcp.client.stdio import stdio_client
-from mcp.types import ToolListChangedNotification
+from mcp.types import PromptListChangedNotification, ResourceListChangedNotification, ToolListChangedNotification
 
 from app.approvals import local_require_approval
 from app.config.loader import LoadedConfig
@@ -23,6 +23,7 @@ from app.config.models import (
     StreamableHttpServerConfig,
 )
 from app.filters import build_tool_filter, runs_only_as_task, task_only_warning
+from app.list_cache import ListCache
 from app.liveness import down_message, failed_message, is_connection_loss, watched
 from app.mcp_client import ClientHooks, client_session
 from app.mcp_direct import StderrLog, describe_target, stdio_params
@@ -67,6 +68,7 @@ class _DeckServer:
         # Concurrent runs on a cold cache would each fetch tools/list; the first fetches, the rest wait.
         self._deck_fetch_lock = asyncio.Lock()
         self.recovery = Recovery(restart, within=connect_timeout)
+        self.lists = ListCache(self.cache_tools_list, ttl)
         # Tool name -> its annotations, from the last tools/list (cached or not): may a call be repeated?
         self._deck_hints: dict[str, Any] = {}
         # Set when an HTTP server answers that it no longer knows this connection's session.
@@ -79,6 +81,10 @@ class _DeckServer:
         if isinstance(message, ToolListChangedNotification):
             self.tool_list_changes += 1
             self.invalidate_tools_cache()
+        elif isinstance(message, PromptListChangedNotification):
+            self.lists.changed("prompts")
+        elif isinstance(message, ResourceListChangedNotification):
+            self.lists.changed("resources")
 
     def start_watching(self) -> None:
         """Follow tools/list_changed on this connection (started again after each reconnect)."""
@@ -92,7 +98,7 @@ class _DeckServer:
             await asyncio.gather(watcher, return_exceptions=True)
 
     async def watch_tool_changes(self) -> None:
-        """On a 2026-07-28 connection, subscribe to tools/list_changed and drop the cache on each event."""
+        """On a 2026-07-28 connection, subscribe to list changes and drop the cached list on each event."""
         from mcp.client.subscriptions import ListenNotSupportedError, SubscriptionLost, listen
         from mcp.shared.exceptions import MCPError
         from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -102,12 +108,20 @@ class _DeckServer:
             return
         session = getattr(session, "raw", session)
         try:
-            async with listen(session, tools_list_changed=True) as subscription:
-                if not subscription.honored.tools_list_changed:
+            changes = listen(session, tools_list_changed=True, prompts_list_changed=True, resources_list_changed=True)
+            async with changes as subscription:
+                honored = subscription.honored
+                if not (honored.tools_list_changed or honored.prompts_list_changed or honored.resources_list_changed):
                     return
-                async for _event in subscription:
-                    self.tool_list_changes += 1
-                    self.invalidate_tools_cache()
+                async for event in subscription:
+                    kind = type(event).__name__
+                    if kind == "PromptsListChanged":
+                        self.lists.changed("prompts")
+                    elif kind == "ResourcesListChanged":
+                        self.lists.changed("resources")
+                    elif kind == "ToolsListChanged":
+                        self.tool_list_changes += 1
+                        self.invalidate_tools_cache()
         except (ListenNotSupportedError, SubscriptionLost, MCPError, TimeoutError) as exc:
             log.debug("no tools/list_changed subscription on %s: %r", self.name, exc)
 
@@ -156,6 +170,19 @@ class _DeckServer:
                 raise
         return await request()
 
+    async def list_prompts(self) -> Any:
+        return await self.lists.get("prompts", super().list_prompts)  # type: ignore[misc]
+
+    async def list_resources(self, cursor: str | None = None) -> Any:
+        if cursor is not None:
+            return await super().list_resources(cursor)  # type: ignore[misc]
+        return await self.lists.get("resources", super().list_resources)  # type: ignore[misc]
+
+    async def list_resource_templates(self, cursor: str | None = None) -> Any:
+        if cursor is not None:
+            return await super().list_resource_templates(cursor)  # type: ignore[misc]
+        return await self.lists.get("templates", super().list_resource_templates)  # type: ignore[misc]
+
     def _deck_repeatable(self, tool_name: str) -> bool:
         """Whether the tool says running it twice is harmless (read-only or idempotent)."""
         hints = self._deck_hints.get(tool_name)
@@ -181,8 +208,9 @@ class _DeckServer:
             self.down = str(redact(f"{cause}; reconnecting failed: {why}", self.secrets))
             raise
         log.debug("MCP server %s reconnected", self.name)
-        # A restarted server may offer other tools.
+        # A restarted server may offer other tools, prompts and resources.
         self.invalidate_tools_cache()
+        self.lists.clear()
         self.start_watching()
 
     async def _deck_list_tools(self, run_context: Any, agent: Any) -> list[Any]:
@@ -348,8 +376,12 @@ def build_local_server(
     secrets: frozenset[str] = frozenset(),
     early: EarlyServers | None = None,
     hooks: ClientHooks | None = None,
+    auth: Any = None,
 ) -> DeckServer:
-    """One SDK server object (not yet connected) for a stdio/sse/streamable_http entry."""
+    """One SDK server object (not yet connected) for a stdio/sse/streamable_http entry.
+
+    `auth` is the httpx2.Auth of an entry with `auth:` (app/oauth/flow.py).
+    """
     ttl = cfg.cache_tools.ttl if isinstance(cfg.cache_tools, CacheTTL) else None
     failure = ToolFailureMessage()
     common: dict[str, Any] = {
@@ -378,6 +410,8 @@ def build_local_server(
             "timeout": cfg.timeout,
             "sse_read_timeout": cfg.read_timeout,
         }
+        if auth is not None:
+            http_params["auth"] = auth
         cls = DeckHttpServer if isinstance(cfg, StreamableHttpServerConfig) else DeckSseServer
         assert isinstance(cfg, SseServerConfig)
         server = cls(params=http_params, **common)  # type: ignore[arg-type]

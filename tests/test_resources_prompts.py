@@ -154,3 +154,36 @@ def test_resources_as_tools_lets_the_model_list_and_read_them_filtered_like_tool
     assert blocked.returncode == 0, blocked.stderr
     offered = read_call_log(tmp_path / "calls.jsonl")[-1]["tools"]
     assert "list_resources" in offered and "read_resource" not in offered
+
+
+async def test_prompt_lists_are_cached_with_the_tools_and_refreshed_when_they_change(tmp_path: Path) -> None:
+    import asyncio
+
+    from app.config.loader import load_config
+    from app.deck import Deck
+
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "providers:\n  offline: {kind: offline}\n"
+        f"servers:\n  asker: {{transport: stdio, command: '{PY}', args: ['{ASKER}'], cache_tools: true}}\n"
+        "agents:\n  main: {servers: [asker]}\n"
+    )
+    async with Deck(load_config(path, {})) as deck:
+        server = deck.servers["asker"]
+        for _ in range(3):
+            names = [p.name for p in (await server.list_prompts()).prompts]
+        assert names == ["review"] and server.lists.fetches["prompts"] == 1
+        await server.call_tool("more_prompts", {})
+        for _ in range(100):  # the change event arrives after the call returns
+            names = [p.name for p in (await server.list_prompts()).prompts]
+            if "extra" in names:
+                break
+            await asyncio.sleep(0.02)
+        assert names == ["review", "extra"] and server.lists.fetches["prompts"] >= 2
+    # Without cache_tools every listing asks the server.
+    path.write_text(path.read_text().replace(", cache_tools: true", ""))
+    async with Deck(load_config(path, {})) as deck:
+        server = deck.servers["asker"]
+        for _ in range(3):
+            await server.list_prompts()
+        assert server.lists.fetches["prompts"] == 3

@@ -3,8 +3,8 @@
 Usage: python asker.py [stdio|http] [--port N]
 
 Tools: confirm_address (form elicitation), summarize (sampling), list_my_roots (roots),
-open_link (URL-mode elicitation), slow_count (progress notifications) and whoami (the
-client's name and version).
+open_link (URL-mode elicitation), slow_count (progress notifications), whoami (the
+client's name and version) and more_prompts (adds a prompt, announces the list changed).
 
 How the asking works (mcp 2.3):
 - confirm_address, summarize and list_my_roots use resolvers: a parameter annotated
@@ -153,6 +153,18 @@ def build() -> MCPServer:
     def review(topic: str) -> str:
         """Ask for a review of one topic (a prompt with a required argument)."""
         return f"Please review {topic}."
+
+    @mcp.tool()
+    async def more_prompts(ctx: Context) -> str:
+        """Add a prompt and announce that the prompt list changed."""
+
+        def extra() -> str:
+            """A prompt that appears at run time."""
+            return "An extra prompt."
+
+        mcp.prompt(name="extra")(extra)
+        await ctx.notify_prompts_changed()  # 2026-07-28 clients listen for this
+        return "added"
 
     @mcp.tool()
     async def whoami(ctx: Context) -> str:
