@@ -68,9 +68,9 @@ def client_info() -> Any:
 def _roots_callback(roots: list[Path]) -> Callable[[Any], Awaitable[Any]]:
     from mcp_types import ListRootsResult, Root
 
-    listed = [Root(uri=path.resolve().as_uri(), name=path.name or str(path)) for path in roots]  # type: ignore[arg-type]
-
     async def list_roots(context: Any) -> Any:
+        # Read at each request: chat's /roots changes the list while the server is connected.
+        listed = [Root(uri=path.resolve().as_uri(), name=path.name or str(path)) for path in roots]  # type: ignore[arg-type]
         return ListRootsResult(roots=listed)
 
     return list_roots

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any, TextIO, TypeVar, cast
 
 from agents.mcp import MCPServerSse, MCPServerStdio, MCPServerStreamableHttp
@@ -65,6 +67,7 @@ class _DeckServer:
         self.last_error: str | None = None
         # Answers to what the server may ask of the client (elicitation, sampling, roots), and progress.
         self.hooks = hooks or ClientHooks()
+        self._deck_roots_offered = bool(self.hooks.roots)
         # Concurrent runs on a cold cache would each fetch tools/list; the first fetches, the rest wait.
         self._deck_fetch_lock = asyncio.Lock()
         self.recovery = Recovery(restart, within=connect_timeout)
@@ -124,6 +127,25 @@ class _DeckServer:
                         self.invalidate_tools_cache()
         except (ListenNotSupportedError, SubscriptionLost, MCPError, TimeoutError) as exc:
             log.debug("no tools/list_changed subscription on %s: %r", self.name, exc)
+
+    async def set_roots(self, roots: list[Path]) -> bool:
+        """Offer these folders as the server's roots from now on and tell it; False if it was offered none.
+
+        A server learns at connect time whether the client has roots at all, so one that was given
+        none in the config cannot be given some later without reconnecting.
+        """
+        if not self._deck_roots_offered:
+            return False
+        self.hooks.roots[:] = roots
+        session = getattr(self, "session", None)
+        if session is not None:
+            try:
+                with warnings.catch_warnings():  # deprecated in 2026-07-28, still what older servers listen for
+                    warnings.simplefilter("ignore")
+                    await getattr(session, "raw", session).send_roots_list_changed()
+            except Exception as exc:  # noqa: BLE001 - 2026-07-28 servers ask for roots on each call anyway
+                log.debug("roots/list_changed to %s failed: %r", self.name, exc)
+        return True
 
     def invalidate_tools_cache(self) -> None:
         self._deck_stale = True

@@ -211,3 +211,29 @@ async def test_over_streamable_http_including_a_server_restart(everything, tmp_p
     finally:
         proc.kill()
         proc.wait()
+
+
+async def test_a_roots_change_is_notified_to_a_server_on_the_older_protocol(project):
+    import asyncio
+
+    from app.config.loader import load_config
+    from app.deck import Deck
+
+    docs, more = project / "docs", project / "more"
+    docs.mkdir()
+    more.mkdir()
+    config = (project / "agents.yaml").read_text().replace("start_timeout: 60", "start_timeout: 60\n    roots: [docs]")
+    (project / "agents.yaml").write_text(config)
+    async with Deck(load_config(project / "agents.yaml", {})) as deck:
+        server = deck.servers["everything"]
+        assert server.session.protocol_version == "2025-11-25"  # pushed requests, not input-required results
+        first = (await server.call_tool("get-roots-list", {})).content[0].text
+        assert docs.resolve().as_uri() in first and more.resolve().as_uri() not in first
+        assert await server.set_roots([docs.resolve(), more.resolve()])
+        # The server asks for the roots again when told they changed (roots/list_changed).
+        for _ in range(100):
+            text = (await server.call_tool("get-roots-list", {})).content[0].text
+            if more.resolve().as_uri() in text:
+                break
+            await asyncio.sleep(0.05)
+        assert more.resolve().as_uri() in text and docs.resolve().as_uri() in text

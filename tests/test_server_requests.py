@@ -235,3 +235,46 @@ def test_server_log_messages_are_kept_for_logs_in_chat(tmp_path: Path) -> None:
     assert " info noisy is working" in out
     assert ' warning storage: {"disk": "almost full"}' in out
     assert "unknown server 'nowhere'" in out
+
+
+def test_roots_changed_in_chat_reach_the_server(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "more").mkdir()
+    project(tmp_path, ", roots: [docs]")
+    docs, more = ((tmp_path / d).resolve() for d in ("docs", "more"))
+    proc = subprocess.run(
+        [PY, "-m", "app", "chat", "--new"],
+        cwd=tmp_path,
+        env=clean_env(AGENTDECK_STATE_DIR=str(tmp_path / "state")),
+        input="/roots\nroots\n/roots asker +more\nroots\n/roots asker -docs\nroots\n/roots asker +nowhere\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # Each answer lists the roots the server was given, one URI a line.
+    lines = proc.stdout.splitlines()
+    results = []
+    for i, line in enumerate(lines):
+        if line.startswith("Result: "):
+            following = [more for more in lines[i + 1 : i + 3] if more.startswith("file://")]
+            results.append([line.removeprefix("Result: "), *following])
+    assert results == [[docs.as_uri()], [docs.as_uri(), more.as_uri()], [more.as_uri()]], proc.stdout
+    assert f"asker          {docs}" in proc.stdout
+    assert f"asker roots: {docs}, {more} (the server was told)" in proc.stdout
+    assert f"not a folder: {tmp_path.resolve() / 'nowhere'}" in proc.stdout
+
+
+def test_a_server_offered_no_roots_cannot_be_given_some_without_a_reconnect(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    project(tmp_path)
+    proc = subprocess.run(
+        [PY, "-m", "app", "chat", "--new"],
+        cwd=tmp_path,
+        env=clean_env(AGENTDECK_STATE_DIR=str(tmp_path / "state")),
+        input="/roots asker +docs\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "asker was given no roots in agents.yaml" in proc.stdout and "/reconnect asker" in proc.stdout

@@ -107,11 +107,13 @@ class ChatApp:
             await self.save(cmd.arg or "", force=cmd.name == "/save!")
         elif cmd.name == "/attach":
             self.attach(cmd.arg or "")
-        elif cmd.name in ("/resources", "/resource", "/prompts", "/prompt", "/logs"):
+        elif cmd.name in ("/resources", "/resource", "/prompts", "/prompt", "/logs", "/roots"):
             from app.chat import extras
 
             if cmd.name == "/logs":
                 extras.show_logs(self, cmd.arg)
+            elif cmd.name == "/roots":
+                await extras.roots(self, cmd.arg)
             elif cmd.name == "/resources":
                 await extras.show_resources(self)
             elif cmd.name == "/resource":

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/prompts": ("", "the prompts the current agent's servers offer"),
     "/prompt": ("NAME [k=v …]", "send a server's prompt as your next message"),
     "/logs": ("[NAME]", "a server's latest log messages (or how many each sent)"),
+    "/roots": ("[NAME [+DIR|-DIR]]", "the folders each server may use; add or remove one (the server is told)"),
     "/approvals": ("[reset [TOOL]]", "remembered always/never answers; reset forgets them (all, or TOOL's)"),
     "/usage": ("", "tokens, estimated cost and tool calls so far"),
     "/exit": ("", "leave (Ctrl-D works too)"),

@@ -56,7 +56,7 @@ class ChatCompleter(Completer):
             return  # the one-word argument is already typed
         elif name == "/agent":
             yield from _words(rest, self.app.deck.agents)
-        elif name in ("/reconnect", "/logs"):
+        elif name in ("/reconnect", "/logs", "/roots"):
             yield from _words(rest, self.server_names())
         elif name == "/resource":
             yield from _words(rest, self.cached_names(self.resources))

@@ -1,4 +1,4 @@
-"""Chat commands for what servers offer besides tools: /resources, /resource, /prompts, /prompt, /logs."""
+"""Chat commands for what servers offer besides tools: /resources, /resource, /prompts, /prompt, /logs, /roots."""
 
 from __future__ import annotations
 
@@ -107,3 +107,55 @@ def show_logs(app: Any, name: str | None) -> None:
         app.console.print(f"{name} has sent no log messages", style="dim", markup=False)
     for line in lines:
         app.console.print(line, markup=False, highlight=False)
+
+
+async def roots(app: Any, arg: str | None) -> None:
+    """/roots [NAME [+DIR|-DIR]]: each server's roots; add or remove a folder and tell the server."""
+    from pathlib import Path
+
+    slots = app.deck.pool.slots if app.deck.pool is not None else {}
+    servers = {n: slot.server for n, slot in slots.items() if slot.connected and hasattr(slot.server, "hooks")}
+    say = app.console.print
+    words = (arg or "").split(maxsplit=1)
+    if not words:
+        for name, server in servers.items():
+            shown = ", ".join(str(p.resolve()) for p in server.hooks.roots) or "none"
+            say(f"{name:<14} {shown}", markup=False, highlight=False)
+        return
+    name = words[0]
+    if name not in servers:
+        say(f"unknown or stopped server {name!r}; servers: {', '.join(servers)}", style="red", markup=False)
+        return
+    server = servers[name]
+    if len(words) == 1:
+        say(
+            "\n".join(str(p.resolve()) for p in server.hooks.roots) or f"{name} has no roots",
+            markup=False,
+            highlight=False,
+        )
+        return
+    change = words[1].strip()
+    if change[:1] not in "+-" or len(change) < 2:
+        say("usage: /roots NAME +DIR (add a folder) or /roots NAME -DIR (remove one)", style="red", markup=False)
+        return
+    folder = Path(change[1:].strip()).expanduser().resolve()
+    current = [p.resolve() for p in server.hooks.roots]
+    if change[0] == "+":
+        if not folder.is_dir():
+            say(f"not a folder: {folder}", style="red", markup=False)
+            return
+        wanted = current if folder in current else [*current, folder]
+    else:
+        if folder not in current:
+            say(f"{folder} is not one of {name}'s roots", style="red", markup=False)
+            return
+        wanted = [p for p in current if p != folder]
+    if not await server.set_roots(wanted):
+        say(
+            f"{name} was given no roots in agents.yaml, so it was told agentdeck has none; "
+            f"add `roots: [...]` to the server and /reconnect {name}",
+            style="red",
+            markup=False,
+        )
+        return
+    say(f"{name} roots: {', '.join(str(p) for p in wanted) or 'none'} (the server was told)", markup=False)
