@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from app.cli_groups import config_app, experiment_app, servers_app, tools_app
+from app.cli_groups import auth_app, config_app, experiment_app, servers_app, tools_app
 from app.cli_shared import CONFIG_HELP, AgentOpt, Command, ConfigOpt, Group, ProgressEveryOpt, arg, opt
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(servers_app, name="servers")
 app.add_typer(tools_app, name="tools")
+app.add_typer(auth_app, name="auth")
 app.add_typer(experiment_app, name="experiment")
 
 

@@ -1,4 +1,4 @@
-"""The command groups: `config`, `servers`, `tools` and `experiment`."""
+"""The command groups: `config`, `servers`, `tools`, `auth` and `experiment`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from app.cli_shared import Command, ConfigOpt, JsonOpt, ProgressEveryOpt, arg, o
 config_app = sub_app("Validate, show, convert and describe agents.yaml.\n\nExample: agentdeck config validate")
 servers_app = sub_app("List and check the configured MCP servers.\n\nExample: agentdeck servers check")
 tools_app = sub_app("See and call the tools agents are offered.\n\nExample: agentdeck tools list --agent assistant")
+auth_app = sub_app(
+    "Log in to OAuth servers; see or delete saved logins.\n\nExample: agentdeck auth login github"
+)
 experiment_app = sub_app(
     "Run questions under several variants and compare them.\n\nExample: agentdeck experiment run exp.yaml"
 )
@@ -206,3 +209,60 @@ def config_export(
     from app.commands.config import export
 
     export(config, format.value)
+
+
+@auth_app.command("login", cls=Command)
+def auth_login(
+    server: Annotated[str, arg("SERVER", "Server name from agents.yaml (one with `auth:`).")],
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the login URL instead of opening a browser.")
+    ] = False,
+    timeout: Annotated[
+        float, opt("--timeout", metavar="SECONDS", help="How long to wait for the browser to come back.", min=1)
+    ] = 300.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Log in to a server and save its tokens.
+
+    Tokens are saved in the state directory (files 0600). An `oauth` server opens your browser (the URL is printed too) and waits for it to return to a
+    loopback port; a `client_credentials` server gets a token for this machine. Other commands then
+    use and refresh the saved token.
+
+    Example: agentdeck auth login github
+    """
+    from app.commands.auth import login
+
+    login(config, server, open_browser=not no_browser, timeout=timeout)
+
+
+@auth_app.command("status", cls=Command)
+def auth_status(
+    server: Annotated[str | None, arg("SERVER", "Only this server.")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Which servers are logged in, where, and until when.
+
+    Shows each server's issuer, scopes and token expiry (never the token).
+
+    Example: agentdeck auth status
+    """
+    from app.commands.auth import status
+
+    status(config, server, json_out)
+
+
+@auth_app.command("logout", cls=Command)
+def auth_logout(
+    server: Annotated[str, arg("SERVER", "Server name from agents.yaml.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Delete a server's saved tokens.
+
+    The client registration is kept, so the next login does not register again.
+
+    Example: agentdeck auth logout github
+    """
+    from app.commands.auth import logout
+
+    logout(config, server)

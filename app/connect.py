@@ -71,6 +71,24 @@ def describe_exception(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def hint_of(exc: BaseException) -> str | None:
+    """What to do about a failure, when an error in its chain says (a missing OAuth login does)."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        hint = getattr(err, "hint", None)
+        if isinstance(hint, str) and hint:
+            return hint
+        if isinstance(err, BaseExceptionGroup):
+            stack.extend(err.exceptions)
+        stack.extend(e for e in (err.__cause__, err.__context__) if e is not None)
+    return None
+
+
 class ServerPool:
     """Async context manager: connect all servers concurrently; clean each up in its own task."""
 
@@ -98,6 +116,7 @@ class ServerPool:
                 from app.config.redact import redact
 
                 slot.error = str(redact(describe_exception(exc), slot.secrets))
+                slot.hint = hint_of(exc) or slot.hint
             else:
                 slot.connected = True
                 slot.start_ms = (time.perf_counter() - started) * 1000

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.build import DeckAgent, build_agents, check_tool_collisions
 from app.config.checks import agent_closure, pick_agent, servers_used
 from app.config.loader import LoadedConfig
-from app.config.models import HostedServerConfig, LocalServerConfig
+from app.config.models import HostedServerConfig, LocalServerConfig, SseServerConfig
 from app.config.redact import known_secrets
 from app.connect import ServerPool, ServerSlot
 from app.errors import AgentdeckError
@@ -63,6 +64,8 @@ class Deck:
         self._prompted: set[str] = set()  # agents whose instructions were fetched from a server prompt
         # Who answers servers' elicitation and sampling requests (the command sets its asker).
         self.interaction = Interaction()
+        # Where OAuth logins are kept; commands never start a browser login themselves (`auth login` does).
+        self.state: Path | None = None
         self.models = Models(loaded, self.options.model_override)
         self.agent_name: str | None = None
         self.agents: dict[str, DeckAgent] = {}
@@ -123,7 +126,7 @@ class Deck:
             assert not isinstance(server_cfg, HostedServerConfig)
             server = build_local_server(
                 self.loaded, name, server_cfg, apply_filters=self.options.apply_filters, secrets=secrets,
-                early=self.early, hooks=self._hooks(name, server_cfg),
+                early=self.early, hooks=self._hooks(name, server_cfg), auth=self._auth(name, server_cfg),
             )  # fmt: skip
             required = server_cfg.required and not self.options.all_optional and name in needed
             hint = missing_root(self.loaded, name, server_cfg)
@@ -171,6 +174,16 @@ class Deck:
         assert self.agent_name is not None
         return self.agents[self.agent_name]
 
+    def _auth(self, name: str, cfg: LocalServerConfig) -> Any:
+        """The OAuth login of a URL server with `auth:` (None for the rest)."""
+        if getattr(cfg, "auth", None) is None:
+            return None
+        from app.oauth.flow import auth_for
+        from app.state import state_dir
+
+        assert isinstance(cfg, SseServerConfig)
+        return auth_for(self.state or state_dir(), name, cfg)
+
     async def reconnect(self, name: str) -> str | None:
         """Restart one server and rewire the agents that use it; return the error, if any."""
         assert self.pool is not None
@@ -178,7 +191,7 @@ class Deck:
         assert not isinstance(cfg, HostedServerConfig)
         server = build_local_server(
             self.loaded, name, cfg, apply_filters=self.options.apply_filters, secrets=self.pool.secrets,
-            hooks=self._hooks(name, cfg),
+            hooks=self._hooks(name, cfg), auth=self._auth(name, cfg),
         )  # fmt: skip
         slot = await self.pool.reconnect(name, server)
         if not slot.connected:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from app.config.loader import LoadedConfig
-from app.config.models import LocalServerConfig, StdioServerConfig, StreamableHttpServerConfig
+from app.config.models import LocalServerConfig, SseServerConfig, StdioServerConfig, StreamableHttpServerConfig
 
 # Variables a stdio child needs to find the interpreter and packages of this environment.
 _PASS_THROUGH = ("VIRTUAL_ENV", "PYTHONPATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
@@ -116,6 +116,9 @@ class DirectServer:
         self._client: Any = None
         self._client_ready: asyncio.Future[Any] | None = None
         self._stderr = StderrLog(name) if isinstance(cfg, StdioServerConfig) else None
+        # OAuth: where logins are kept, and whether this command may start one (`auth login` only).
+        self.state: Path | None = None
+        self.login: Any = None
 
     def _transport(self) -> Any:
         cfg = self.cfg
@@ -126,11 +129,23 @@ class DirectServer:
             return stdio_client(
                 StdioServerParameters(**stdio_params(self._loaded, cfg)), errlog=cast(TextIO, self._stderr.file)
             )
+        auth = self._auth()
         if isinstance(cfg, StreamableHttpServerConfig):
-            return _streamable_http(cfg)
+            return _streamable_http(cfg, auth)
         from mcp.client.sse import sse_client
 
-        return sse_client(cfg.url, headers=dict(cfg.headers), timeout=cfg.timeout, sse_read_timeout=cfg.read_timeout)
+        return sse_client(
+            cfg.url, headers=dict(cfg.headers), timeout=cfg.timeout, sse_read_timeout=cfg.read_timeout, auth=auth
+        )
+
+    def _auth(self) -> Any:
+        if getattr(self.cfg, "auth", None) is None:
+            return None
+        from app.oauth.flow import auth_for
+        from app.state import state_dir
+
+        assert isinstance(self.cfg, SseServerConfig)
+        return auth_for(self.state or state_dir(), self.name, self.cfg, self.login)
 
     async def connect(self) -> None:
         """Start (or reach) the server and open its session."""
@@ -194,12 +209,12 @@ class DirectServer:
 
 
 @asynccontextmanager
-async def _streamable_http(cfg: StreamableHttpServerConfig) -> AsyncIterator[Any]:
-    """Streamable HTTP with the entry's headers and timeouts (the transport does not own its client)."""
+async def _streamable_http(cfg: StreamableHttpServerConfig, auth: Any = None) -> AsyncIterator[Any]:
+    """Streamable HTTP with the entry's headers, timeouts and login (the transport does not own its client)."""
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
     timeout = httpx2.Timeout(cfg.timeout, read=cfg.read_timeout)
-    http = httpx2.AsyncClient(headers=dict(cfg.headers), timeout=timeout)
+    http = httpx2.AsyncClient(headers=dict(cfg.headers), timeout=timeout, auth=auth)
     async with http, streamable_http_client(cfg.url, http_client=http) as streams:
         yield streams

@@ -92,7 +92,9 @@ class Toolbox:
         """A connected server; a failed one is a ServerStartError that says why."""
         if name not in self.servers:
             slot = self.pool.slots[name]
-            raise ServerStartError(slot.failure_message(), hint="`agentdeck servers check` tests every server")
+            raise ServerStartError(
+                slot.failure_message(), hint=slot.hint or "`agentdeck servers check` tests every server"
+            )
         return self.servers[name]
 
     def warnings(self) -> list[str]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,19 +12,6 @@ from typing import Any
 SESSIONS_TABLE = "agent_sessions"
 MESSAGES_TABLE = "agent_messages"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def state_dir(environ: dict[str, str] | None = None) -> Path:
-    """$AGENTDECK_STATE_DIR, else the platform's per-user state folder for agentdeck."""
-    env = os.environ if environ is None else environ
-    if env.get("AGENTDECK_STATE_DIR"):
-        return Path(env["AGENTDECK_STATE_DIR"])
-    home = Path.home()
-    if sys.platform == "darwin":
-        return home / "Library" / "Application Support" / "agentdeck"
-    if os.name == "nt":
-        return Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local") / "agentdeck"
-    return Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "agentdeck"
 
 
 def valid_session_name(name: str) -> bool:

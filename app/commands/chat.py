@@ -12,8 +12,9 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
     """Connect once, then chat until /exit, Ctrl-D or the end of standard input."""
     from rich.console import Console
 
-    from app.chat.store import SessionStore, new_session_name, state_dir, valid_session_name
+    from app.chat.store import SessionStore, new_session_name, valid_session_name
     from app.startup import opened_deck
+    from app.state import state_dir
 
     if session and new:
         raise UsageError("give --session NAME or --new, not both")

@@ -189,6 +189,60 @@ class StdioServerConfig(LocalServerBase):
         return value
 
 
+class OAuthLogin(Strict):
+    """A user logs in through the server's authorization server (code flow with PKCE, in a browser)."""
+
+    type: Literal["oauth"]
+    scopes: list[str] = Field(default_factory=list)
+    # A client registered beforehand; without one agentdeck registers itself (dynamic registration).
+    client_id: str | None = Field(default=None, min_length=1)
+    client_secret: str | None = Field(default=None, min_length=1)
+    # An HTTPS URL of a client metadata document, used as the client id where the server supports it.
+    client_metadata_url: str | None = None
+    # The loopback port the browser returns to; default: any free port, kept with the registration.
+    redirect_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("client_metadata_url")
+    @classmethod
+    def _https_document(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("https://") or value.rstrip("/").count("/") < 3):
+            raise ValueError(
+                "client_metadata_url must be an https:// URL with a path, e.g. https://example.com/client.json"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _registered_client(self) -> OAuthLogin:
+        if self.client_id and self.redirect_port is None:
+            raise ValueError(
+                "a client registered beforehand needs the 'redirect_port' of the redirect URI it was registered "
+                "with (http://127.0.0.1:PORT/callback)"
+            )
+        if self.client_secret and not self.client_id:
+            raise ValueError("'client_secret' needs the 'client_id' it belongs to")
+        return self
+
+
+class ClientCredentialsLogin(Strict):
+    """A machine authenticates as itself (OAuth client_credentials grant)."""
+
+    type: Literal["client_credentials"]
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1)
+    scopes: list[str] = Field(default_factory=list)
+    # The authorization server that issued the credentials: the secret is sent to no other, whatever
+    # the MCP server's metadata says.
+    issuer: str
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+ServerAuth = Annotated[OAuthLogin | ClientCredentialsLogin, Field(discriminator="type")]
+
+
 class SseServerConfig(LocalServerBase):
     transport: Literal["sse"]
     url: str
@@ -199,6 +253,7 @@ class SseServerConfig(LocalServerBase):
     public_url: str | None = None
     tunnel_id: str | None = Field(default=None, min_length=1)
     label: str | None = Field(default=None, min_length=1)
+    auth: ServerAuth | None = None
 
     @field_validator("url", "public_url")
     @classmethod
@@ -216,6 +271,12 @@ class SseServerConfig(LocalServerBase):
                 "a 'filter' function runs in agentdeck and cannot filter a hosted server's tools; "
                 "use 'tools' globs or 'policy'"
             )
+        if self.auth is not None and self.hosted:
+            raise ValueError(
+                "OpenAI connects to a hosted server itself, so agentdeck cannot log in for it; send a token in 'headers'"
+            )
+        if self.auth is not None and any(name.lower() == "authorization" for name in self.headers):
+            raise ValueError("set 'auth' or an Authorization header, not both")
         return self
 
 

@@ -1,0 +1,1 @@
+"""OAuth logins to remote MCP servers: the flow (flow.py) and where tokens are kept (store.py)."""
