@@ -12,9 +12,7 @@ from app.cli_shared import Command, ConfigOpt, JsonOpt, ProgressEveryOpt, arg, o
 config_app = sub_app("Validate, show, convert and describe agents.yaml.\n\nExample: agentdeck config validate")
 servers_app = sub_app("List and check the configured MCP servers.\n\nExample: agentdeck servers check")
 tools_app = sub_app("See and call the tools agents are offered.\n\nExample: agentdeck tools list --agent assistant")
-auth_app = sub_app(
-    "Log in to OAuth servers; see or delete saved logins.\n\nExample: agentdeck auth login github"
-)
+auth_app = sub_app("Log in to OAuth servers; see or delete saved logins.\n\nExample: agentdeck auth login github")
 experiment_app = sub_app(
     "Run questions under several variants and compare them.\n\nExample: agentdeck experiment run exp.yaml"
 )

@@ -1,14 +1,17 @@
 """A server's elicitation form, asked field by field on a terminal, with the schema's types checked.
 
 MCP form schemas are flat objects of primitives: string (optionally an enum, or oneOf const/title
-pairs), number, integer and boolean, each with a title, description, default and required flag.
-The same questions serve `run` (plain lines on the terminal) and the chat (its prompt).
+pairs, or a format: email, uri, date, date-time), number, integer and boolean, and multi-select
+arrays of enum strings, each with a title, description, default and required flag. The same
+questions serve `run` (plain lines on the terminal) and the chat (its prompt).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Literal
 
 Ask = Callable[[str], Awaitable[str]]
@@ -16,6 +19,26 @@ Show = Callable[[str], None]
 
 _YES = ("y", "yes", "true", "1")
 _NO = ("n", "no", "false", "0")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+
+
+def _check_format(fmt: str | None, text: str) -> None:
+    """ValueError unless `text` has the string format the schema names (unknown formats pass)."""
+    if fmt == "email" and not _EMAIL.match(text):
+        raise ValueError("expected an email address, like ada@example.com")
+    if fmt == "uri" and not _URI.match(text):
+        raise ValueError("expected a URI, like https://example.com")
+    if fmt == "date":
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("expected a date, like 2026-11-23") from None
+    if fmt == "date-time":
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("expected a date and time, like 2026-11-23T14:30:00") from None
 
 
 @dataclass
@@ -23,7 +46,7 @@ class FormField:
     """One property of the requested schema."""
 
     name: str
-    kind: str  # string | number | integer | boolean
+    kind: str  # string | number | integer | boolean | array (several choices)
     title: str
     description: str = ""
     required: bool = False
@@ -33,16 +56,24 @@ class FormField:
     maximum: float | None = None
     min_length: int | None = None
     max_length: int | None = None
+    format: str | None = None
+    min_items: int | None = None
+    max_items: int | None = None
 
     def prompt(self) -> str:
         """`  speed (standard, express) [standard]: ` — what to type, and what Enter gives."""
         hint = ""
         if self.choices:
-            hint = " (" + ", ".join(label for _, label in self.choices) + ")"
+            several = "; several, comma-separated" if self.kind == "array" else ""
+            hint = " (" + ", ".join(label for _, label in self.choices) + several + ")"
         elif self.kind == "boolean":
             hint = " (y/n)"
+        elif self.format:
+            hint = f" ({self.format})"
         if self.default is not None:
             shown = ("y" if self.default else "n") if self.kind == "boolean" else self.default
+            if isinstance(self.default, list):
+                shown = ", ".join(self._label(v) for v in self.default)
             hint += f" [{shown}]"
         elif not self.required:
             hint += " [skip]"
@@ -52,13 +83,16 @@ class FormField:
     def parse(self, text: str) -> Any:
         """The typed value of an answer; ValueError says what is wrong."""
         text = text.strip()
+        if self.kind == "array":
+            picked = [self._choice(part.strip()) for part in text.split(",") if part.strip()]
+            picked = list(dict.fromkeys(picked))
+            if self.min_items is not None and len(picked) < self.min_items:
+                raise ValueError(f"choose at least {self.min_items}")
+            if self.max_items is not None and len(picked) > self.max_items:
+                raise ValueError(f"choose at most {self.max_items}")
+            return picked
         if self.choices:
-            for value, label in self.choices:
-                if text in (str(value), label):
-                    return value
-            if text.isdigit() and 1 <= int(text) <= len(self.choices):
-                return self.choices[int(text) - 1][0]
-            raise ValueError("choose one of: " + ", ".join(label for _, label in self.choices))
+            return self._choice(text)
         if self.kind == "boolean":
             if text.lower() in _YES:
                 return True
@@ -79,7 +113,19 @@ class FormField:
             raise ValueError(f"at least {self.min_length} characters")
         if self.max_length is not None and len(text) > self.max_length:
             raise ValueError(f"at most {self.max_length} characters")
+        _check_format(self.format, text)
         return text
+
+    def _choice(self, text: str) -> Any:
+        for value, label in self.choices:
+            if text in (str(value), label):
+                return value
+        if text.isdigit() and 1 <= int(text) <= len(self.choices):
+            return self.choices[int(text) - 1][0]
+        raise ValueError("choose one of: " + ", ".join(label for _, label in self.choices))
+
+    def _label(self, value: Any) -> str:
+        return next((label for v, label in self.choices if v == value), str(value))
 
 
 def form_fields(schema: dict[str, Any]) -> list[FormField]:
@@ -87,12 +133,8 @@ def form_fields(schema: dict[str, Any]) -> list[FormField]:
     required = set(schema.get("required") or [])
     out = []
     for name, prop in (schema.get("properties") or {}).items():
-        choices: list[tuple[Any, str]] = []
-        if isinstance(prop.get("enum"), list):
-            names = prop.get("enumNames") or prop["enum"]
-            choices = [(value, str(label)) for value, label in zip(prop["enum"], names, strict=False)]
-        elif isinstance(prop.get("oneOf"), list):
-            choices = [(o.get("const"), str(o.get("title", o.get("const")))) for o in prop["oneOf"] if "const" in o]
+        # A multi-select lists its choices under `items`, as an enum or anyOf const/title pairs.
+        choices = _choices(prop.get("items") or {}) if prop.get("type") == "array" else _choices(prop)
         out.append(
             FormField(
                 name=name,
@@ -106,9 +148,23 @@ def form_fields(schema: dict[str, Any]) -> list[FormField]:
                 maximum=prop.get("maximum"),
                 min_length=prop.get("minLength"),
                 max_length=prop.get("maxLength"),
+                format=prop.get("format"),
+                min_items=prop.get("minItems"),
+                max_items=prop.get("maxItems"),
             )
         )
     return out
+
+
+def _choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
+    """(value, label) pairs: an enum (with legacy enumNames), or oneOf/anyOf const/title pairs."""
+    if isinstance(prop.get("enum"), list):
+        names = prop.get("enumNames") or prop["enum"]
+        return [(value, str(label)) for value, label in zip(prop["enum"], names, strict=False)]
+    options = prop.get("oneOf") or prop.get("anyOf")
+    if isinstance(options, list):
+        return [(o.get("const"), str(o.get("title", o.get("const")))) for o in options if "const" in o]
+    return []
 
 
 async def fill_form(

@@ -119,6 +119,8 @@ class DirectServer:
         # OAuth: where logins are kept, and whether this command may start one (`auth login` only).
         self.state: Path | None = None
         self.login: Any = None
+        # What the server may ask (elicitation, sampling, roots) and where progress goes; None: nothing.
+        self.hooks: Any = None
 
     def _transport(self) -> Any:
         cfg = self.cfg
@@ -164,12 +166,17 @@ class DirectServer:
     async def _hold(self, ready: asyncio.Future[Any]) -> None:
         from mcp import Client
 
-        from app.mcp_client import client_info
+        from app.mcp_client import client_callbacks, client_info
 
         try:
             transport = self._transport()
             timeout = self.cfg.timeout
-            async with Client(transport, cache=None, read_timeout_seconds=timeout, client_info=client_info()) as client:
+            # The same capabilities as in a run, so a server offers the same tools (some offer a
+            # sampling tool only to clients that can sample).
+            callbacks = client_callbacks(self.hooks) if self.hooks is not None else {}
+            async with Client(
+                transport, cache=None, read_timeout_seconds=timeout, client_info=client_info(), **callbacks
+            ) as client:
                 ready.set_result(client)
                 await self._closing.wait()
         except BaseException as exc:
@@ -200,8 +207,12 @@ class DirectServer:
         return await list_all(self._client)
 
     async def call_tool(self, tool: str, arguments: dict[str, Any]) -> Any:
-        """tools/call; the `mcp.types.CallToolResult`."""
-        return await self._client.call_tool(tool, arguments)
+        """tools/call (answering what the server asks on the way); the `mcp.types.CallToolResult`."""
+        from app.mcp_client import call_with
+
+        if self.hooks is None:
+            return await self._client.call_tool(tool, arguments)
+        return await call_with(self._client, self.name, tool, arguments, self.hooks, self.cfg.timeout)
 
     def stderr_tail(self, max_lines: int = 12, max_chars: int = 2000) -> str:
         """The last lines a stdio child wrote to stderr (empty for URL servers)."""

@@ -94,8 +94,31 @@ class Interaction:
         return taken
 
 
+class SamplingModels(Protocol):
+    """What answering a sampling request needs: a model for an agent (or a named provider/model)."""
+
+    def sampling_model(self, agent_name: str, provider: str | None, model: str | None) -> tuple[Any, str]:
+        """The model, and its name as the server is told."""
+        ...
+
+
+class LazyModels:
+    """Models made on the first sampling request: `tools call` loads the Agents SDK only if a server samples."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self._models: Models | None = None
+
+    def sampling_model(self, agent_name: str, provider: str | None, model: str | None) -> tuple[Any, str]:
+        if self._models is None:
+            from app.providers import Models
+
+            self._models = Models(self.loaded)
+        return self._models.sampling_model(agent_name, provider, model)
+
+
 def hooks_for(
-    loaded: LoadedConfig, name: str, cfg: LocalServerConfig, interaction: Interaction, models: Models | None
+    loaded: LoadedConfig, name: str, cfg: LocalServerConfig, interaction: Interaction, models: SamplingModels | None
 ) -> ClientHooks:
     """The client callbacks for one server entry."""
     # A denied server still sees the capability, so that its call fails with agentdeck's reason, not its own.
@@ -144,7 +167,7 @@ def _text(content: Any) -> str:
     return "\n".join(getattr(b, "text", "") or f"[{getattr(b, 'type', 'content')}]" for b in blocks)
 
 
-def _sampling(name: str, cfg: LocalServerConfig, interaction: Interaction, models: Models) -> Any:
+def _sampling(name: str, cfg: LocalServerConfig, interaction: Interaction, models: SamplingModels) -> Any:
     settings = cfg.sampling if isinstance(cfg.sampling, SamplingConfig) else SamplingConfig(policy=cfg.sampling)
 
     async def sample(context: Any, params: Any) -> Any:

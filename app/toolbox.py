@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from app.config.checks import pick_agent
 from app.config.loader import LoadedConfig
 from app.config.models import HostedServerConfig
 from app.config.redact import known_secrets
@@ -28,6 +29,7 @@ from app.filters import (
 )
 from app.hosted.spec import HostedSpec, Listing, hosted_spec, list_hosted, unreachable_warnings
 from app.mcp_direct import DirectServer, missing_root
+from app.server_requests import Interaction, LazyModels, hooks_for
 
 
 @dataclass
@@ -50,8 +52,13 @@ class Toolbox:
         agent: str | None = None,
         all_optional: bool = False,
         probe_hosted: bool = True,
+        interaction: Interaction | None = None,
     ) -> None:
         self.loaded = loaded
+        # Who answers servers' questions (nobody by default: forms are declined) and for which agent.
+        self.interaction = interaction or Interaction()
+        if self.interaction.agent is None and loaded.config.agents:
+            self.interaction.agent = agent or pick_agent(loaded, None)
         self.agent = agent
         self.names = list(dict.fromkeys(servers))
         self.all_optional = all_optional
@@ -77,6 +84,7 @@ class Toolbox:
             # A server the command names is needed even when the config marks it optional.
             required = not self.all_optional and (self.agent is None or server_cfg.required)
             server = DirectServer(self.loaded, name, server_cfg)
+            server.hooks = hooks_for(self.loaded, name, server_cfg, self.interaction, LazyModels(self.loaded))
             hint = missing_root(self.loaded, name, server_cfg)
             slots.append(ServerSlot(name, server, server_cfg.start_timeout, required, hint=hint))
         self.pool = ServerPool(slots, secrets=known_secrets(self.loaded))

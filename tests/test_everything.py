@@ -237,3 +237,124 @@ async def test_a_roots_change_is_notified_to_a_server_on_the_older_protocol(proj
                 break
             await asyncio.sleep(0.05)
         assert more.resolve().as_uri() in text and docs.resolve().as_uri() in text
+
+
+# Every tool the server offers, its arguments, and what its answer through `tools call` contains.
+EVERY_TOOL = {
+    "echo": ({"message": "hi"}, "Echo: hi"),
+    "get-annotated-message": ({"messageType": "success", "includeImage": True}, "[image: image/png]"),
+    "get-env": ({}, '"PATH"'),
+    "get-resource-links": ({"count": 2}, "[resource link demo://resource/"),
+    "get-resource-reference": ({"resourceType": "Text", "resourceId": 1}, "[resource demo://resource/dynamic/text/1"),
+    "get-structured-content": ({"location": "Chicago"}, '"temperature"'),
+    "get-sum": ({"a": 2, "b": 3}, "5"),
+    "get-tiny-image": ({}, "[image: image/png]"),
+    "gzip-file-as-resource": (
+        {"data": "data:text/plain;base64,aGVsbG8gd29ybGQ=", "name": "h.gz"},
+        "[resource link demo://resource/session/h.gz: h.gz (application/gzip)]",
+    ),
+    "toggle-simulated-logging": ({}, "Started simulated"),
+    "toggle-subscriber-updates": ({}, "Started simulated resource updated"),
+    "trigger-long-running-operation": ({"duration": 0.4, "steps": 2}, "Long running operation completed"),
+    "get-roots-list": ({}, "URI: file://"),
+    "trigger-elicitation-request": ({}, "declined"),  # no terminal: declined, and the server says so
+    "trigger-url-elicitation": ({"url": "https://example.com/x"}, "declined"),
+    "trigger-sampling-request": ({"prompt": "Tell me a joke", "maxTokens": 20}, "the offline model samples a joke"),
+}
+
+
+def test_every_tool_it_offers_works_through_tools_call(project):
+    from concurrent.futures import ThreadPoolExecutor
+
+    (project / "docs").mkdir()
+    (project / "rules.yaml").write_text(
+        "rules:\n  - when: {user: 'Tell me a joke'}\n    reply: 'the offline model samples a joke'\n"
+    )
+    config = (project / "agents.yaml").read_text()
+    config = config.replace('    tools: {block: ["*-long-running-*", "toggle-*"]}\n', "    roots: [docs]\n")
+    (project / "agents.yaml").write_text(config)
+    listed = run_cli("tools", "list", "--json", cwd=project)
+    assert listed.code == 0, listed.err
+    # The sampling, elicitation and roots tools are offered because tools list declares those
+    # capabilities as a run does; the task-only tool is left out.
+    assert {t["name"] for t in json.loads(listed.out)} == set(EVERY_TOOL)
+
+    def call(name: str):
+        arguments, _ = EVERY_TOOL[name]
+        return run_cli("tools", "call", "everything", name, "--args", json.dumps(arguments), cwd=project)
+
+    with ThreadPoolExecutor(3) as pool:
+        results = dict(zip(EVERY_TOOL, pool.map(call, EVERY_TOOL), strict=True))
+    for name, result in results.items():
+        assert result.code == 0, f"{name}: {result.err}"
+        assert EVERY_TOOL[name][1] in result.out, f"{name}: {result.out}"
+
+
+def test_in_a_terminal_chat_forms_progress_resources_and_prompts(project, screen_for):
+    (project / "rules.yaml").write_text(
+        "rules:\n"
+        "  - when: {user: 'elicit'}\n"
+        "    call: [{tool: trigger-elicitation-request, args: {}}]\n"
+        "    reply: 'got: {output}'\n"
+        "  - when: {user: 'long'}\n"
+        "    call: [{tool: trigger-long-running-operation, args: {duration: 2, steps: 4}}]\n"
+        "    reply: 'done: {output}'\n"
+    )
+    # A 3 s timeout: the form takes longer to fill in, which must not count against the server.
+    config = (project / "agents.yaml").read_text()
+    config = config.replace('    tools: {block: ["*-long-running-*", "toggle-*"]}\n', "    timeout: 3\n")
+    (project / "agents.yaml").write_text(config)
+    screen = screen_for(["--new"])
+    screen.wait_for("main>", timeout=60)
+    screen.keys("elicit", "Enter")
+    screen.wait_for("answer? [a]ccept / [d]ecline / [c]ancel:")
+    answers = [
+        ("a", "String*"),
+        ("Ada Lovelace", "Boolean"),
+        ("y", "String with default"),
+        ("", "String with email format (email)"),
+        ("not-an-email", "expected an email address"),
+        ("ada@example.com", "String with uri format (uri)"),
+        ("https://ada.example", "String with date format (date)"),
+        ("1815-12-10", "Integer"),
+        ("", "Number in range 1-1000"),
+        ("7", "Untitled Single Select Enum"),
+        ("", "(Guitar, Piano, Violin, Drums, Bass; several"),
+        ("Piano, 5", "Titled Single Select Enum"),
+        ("Wonder Woman", "(Tuna, Salmon, Trout; several"),
+        ("", "(Cats, Dogs, Birds, Fish, Reptiles)"),
+        ("Dogs", "got: "),
+    ]
+    for text, next_prompt in answers:
+        screen.keys(text, "Enter") if text else screen.keys("Enter")
+        screen.wait_for(next_prompt)
+    sent = (project / "calls.jsonl").read_text()
+    for value in ('\\"Piano\\"', '\\"Bass\\"', '\\"hero-3\\"', '\\"pet-2\\"', '\\"number\\": 7', '\\"integer\\": 42'):
+        assert value in sent, value
+    screen.keys("long", "Enter")
+    screen.wait_for("everything.trigger-long-running-operation: 25%")  # live, under the running call
+    screen.wait_for("done: Long running operation completed")
+    screen.keys("/resources", "Enter")
+    screen.wait_for("demo://resource/dynamic/text/{resourceId}")
+    screen.keys("/prompts", "Enter")
+    screen.wait_for("/prompt args-prompt city=… [state=…]")
+
+
+def test_a_batch_declines_the_servers_form_and_the_row_says_so(project):
+    (project / "rules.yaml").write_text(
+        "rules:\n  - when: {user: 'elicit'}\n    call: [{tool: trigger-elicitation-request, args: {}}]\n"
+        "    reply: 'got: {output}'\n"
+    )
+    (project / "in.txt").write_text("elicit\n")
+    r = run_cli("batch", "in.txt", cwd=project)
+    assert r.code == 0, r.err
+    row = json.loads((project / "in.results.jsonl").read_text())
+    assert row["status"] == "ok" and "User declined" in row["output"], row
+    assert row["tool_calls"] == [
+        {
+            "server": "everything",
+            "tool": "trigger-elicitation-request",
+            "ok": True,
+            "duration_ms": row["tool_calls"][0]["duration_ms"],
+        }
+    ]

@@ -24,8 +24,12 @@ async def show_resources(app: Any) -> None:
         app.console.print("no resources: the current agent's servers offer none", style="dim")
         return
     table = Table(box=None, pad_edge=False)
-    for col in ("server", "uri", "name", "description"):
-        table.add_column(col, overflow="fold")
+    # URIs stay on one line where they fit, to be copied into /resource; descriptions wrap instead.
+    widest = max(len(row[1]) for row in rows)
+    table.add_column("server", overflow="fold")
+    table.add_column("uri", overflow="fold", min_width=min(widest, max(app.console.width - 40, 20)))
+    table.add_column("name", overflow="fold")
+    table.add_column("description", overflow="fold", ratio=1)
     for row in rows:
         table.add_row(*row)
     app.console.print(table)

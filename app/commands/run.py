@@ -8,9 +8,10 @@ import sys
 from typing import Any
 
 from app.approvals import ApprovalRequest, Approver, approve_all, decline_all
+from app.commands.asking import TerminalAsker, pick_asker, progress_line
 from app.commands.common import load, run_async, status_console, stderr, stdout
 from app.errors import UsageError
-from app.server_requests import Asker, Declining, PromptAsker
+from app.server_requests import Asker
 from app.startup import opened_deck
 
 
@@ -42,37 +43,6 @@ def pick_approver(approve: str | None) -> Approver:
     if mode == "ask" and not interactive:
         raise UsageError("--approve ask needs a terminal on standard input", hint="use --approve yes or --approve no")
     return {"yes": approve_all, "no": decline_all}.get(mode) or tty_approver()
-
-
-class TerminalAsker(PromptAsker):
-    """Servers' questions on the terminal: prompts on standard error, answers from standard input."""
-
-    def __init__(self) -> None:
-        console = stderr()
-        # Set while an answer streams: called first, so a question is not drawn into the live text.
-        self.pause: Any = None
-
-        def show(text: str) -> None:
-            if self.pause is not None:
-                self.pause()
-            console.print(text, markup=False)
-
-        async def ask(prompt: str) -> str:
-            if self.pause is not None:
-                self.pause()
-            console.print(prompt, end="", markup=False)
-            return (await asyncio.to_thread(sys.stdin.readline)).rstrip("\n")
-
-        super().__init__(ask, show)
-
-
-def pick_asker(elicit: str | None) -> Asker:
-    """--elicit: ask on a terminal (the default there), decline otherwise."""
-    interactive = sys.stdin.isatty()
-    mode = elicit or ("ask" if interactive else "decline")
-    if mode == "ask" and not interactive:
-        raise UsageError("--elicit ask needs a terminal on standard input", hint="use --elicit decline")
-    return TerminalAsker() if mode == "ask" else Declining()
 
 
 def read_question(question: str | None) -> str:
@@ -130,7 +100,17 @@ def run_command(
                     attachments.append((await read_resource(servers, uri, hint))[1])
 
             drive = streamed_driver(deck, approver, asker) if streamed else None
-            outcome = await run_question(deck, user_message(text, attachments), approver, drive=drive)
+            # Not streamed (--quiet, --json, output to a pipe): progress on standard error's own line.
+            line = None if streamed else progress_line()
+            if line is not None:
+                deck.interaction.progress = line
+                if isinstance(asker, TerminalAsker):
+                    asker.pause = line.clear
+            try:
+                outcome = await run_question(deck, user_message(text, attachments), approver, drive=drive)
+            finally:
+                if line is not None:
+                    line.clear()
         for warning in outcome.warnings:
             stderr().print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
         if json_out:

@@ -124,9 +124,17 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
         raise UsageError("--args must be a JSON object", hint='--args \'{"path": "notes.txt"}\'')
     loaded = load(config)
     _check_server(loaded, server)
+    from app.commands.asking import TerminalAsker, pick_asker, progress_line
+    from app.server_requests import Interaction
+
+    # A form the server asks for is asked on a terminal (declined otherwise); progress shows on stderr.
+    line = progress_line()
+    interaction = Interaction(asker=pick_asker(None), progress=line)
+    if isinstance(interaction.asker, TerminalAsker) and line is not None:
+        interaction.asker.pause = line.clear
 
     async def go() -> Any:
-        async with Toolbox(loaded, [server], probe_hosted=False) as box:
+        async with Toolbox(loaded, [server], probe_hosted=False, interaction=interaction) as box:
             srv = box.server(server)
             try:
                 names = [t.name for t in await srv.list_tools()]
@@ -141,6 +149,9 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
                 return await srv.call_tool(tool, arguments)
             except Exception as exc:  # noqa: BLE001 - transport and protocol errors become one line
                 raise ToolCallError(f"calling {server}.{tool} failed: {_cause(exc, box)}") from None
+            finally:
+                if line is not None:
+                    line.clear()
 
     result = run_async(go())
     if json_out:
@@ -148,13 +159,14 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
             json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False, indent=2)
         )
     else:
+        from app.tool_content import describe
+
         out = stdout()
         for block in result.content:
             text = getattr(block, "text", None)
-            if text is not None:
-                out.print(text, markup=False)
-            else:
-                out.print(f"[{block.type} content]", markup=False)
+            if text is None:
+                text = describe(block) or f"[{block.type}: {getattr(block, 'mime_type', None) or 'content'}]"
+            out.print(text, markup=False)
     if result.is_error:
         raise SystemExit(1)
 
