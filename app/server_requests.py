@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from app.config.models import LocalServerConfig, SamplingConfig
+from app.config.models import LocalServerConfig
 from app.mcp_client import ClientHooks
 
 if TYPE_CHECKING:
@@ -121,6 +121,8 @@ def hooks_for(
     loaded: LoadedConfig, name: str, cfg: LocalServerConfig, interaction: Interaction, models: SamplingModels | None
 ) -> ClientHooks:
     """The client callbacks for one server entry."""
+    from app.sampling import sampling_callback
+
     # A denied server still sees the capability, so that its call fails with agentdeck's reason, not its own.
 
     def progress(server: str, tool: str, done: float, total: float | None, message: str | None) -> None:
@@ -130,7 +132,8 @@ def hooks_for(
     return ClientHooks(
         progress=progress,
         elicitation=_elicitation(name, cfg, interaction),
-        sampling=_sampling(name, cfg, interaction, models) if models is not None else None,
+        sampling=sampling_callback(name, cfg, interaction, models) if models is not None else None,
+        sampling_tools=models is not None,
         roots=[Path(loaded.resolve_path(root)) for root in cfg.roots],
         log_level=None if cfg.log_level == "off" else cfg.log_level,
     )
@@ -140,12 +143,6 @@ def progress_text(server: str, tool: str, done: float, total: float | None, mess
     """`customers.export: step 2 of 4 (50%)` — a progress notification as one line."""
     amount = f"{done / total:.0%}" if total else f"{done:g}"
     return f"{server}.{tool}: {message} ({amount})" if message else f"{server}.{tool}: {amount}"
-
-
-def _error(message: str) -> Any:
-    from mcp_types import INVALID_REQUEST, ErrorData
-
-    return ErrorData(code=INVALID_REQUEST, message=message)
 
 
 def _elicitation(name: str, cfg: LocalServerConfig, interaction: Interaction) -> Any:
@@ -160,53 +157,3 @@ def _elicitation(name: str, cfg: LocalServerConfig, interaction: Interaction) ->
         return ElicitResult(action=action, content=content if action == "accept" else None)
 
     return elicit
-
-
-def _text(content: Any) -> str:
-    blocks = content if isinstance(content, list) else [content]
-    return "\n".join(getattr(b, "text", "") or f"[{getattr(b, 'type', 'content')}]" for b in blocks)
-
-
-def _sampling(name: str, cfg: LocalServerConfig, interaction: Interaction, models: SamplingModels) -> Any:
-    settings = cfg.sampling if isinstance(cfg.sampling, SamplingConfig) else SamplingConfig(policy=cfg.sampling)
-
-    async def sample(context: Any, params: Any) -> Any:
-        from agents import ModelSettings
-        from agents.models.interface import ModelTracing
-        from mcp_types import CreateMessageResult, TextContent
-
-        messages = [{"role": m.role, "content": _text(m.content)} for m in params.messages]
-        if settings.policy == "deny":
-            return _error(f"agentdeck does not let server '{name}' use the model (its config says sampling: deny)")
-        if settings.policy == "ask":
-            preview = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
-            if not await interaction.asker.allow_sampling(name, preview):
-                return _error(f"the user did not let server '{name}' use the model (sampling: ask)")
-        agent = interaction.agent
-        if agent is None:
-            return _error(f"no agent is running to answer server '{name}''s sampling request")
-        model, label = models.sampling_model(agent, settings.provider, settings.model)
-        limit = min(params.max_tokens, settings.max_tokens) if settings.max_tokens else params.max_tokens
-        response = await model.get_response(
-            params.system_prompt,
-            messages,  # type: ignore[arg-type]
-            ModelSettings(max_tokens=limit, temperature=params.temperature),
-            [],
-            None,
-            [],
-            ModelTracing.DISABLED,
-            previous_response_id=None,
-            conversation_id=None,
-            prompt=None,
-        )
-        interaction.usage["requests"] += 1
-        interaction.usage["input_tokens"] += response.usage.input_tokens
-        interaction.usage["output_tokens"] += response.usage.output_tokens
-        text = "".join(
-            getattr(part, "text", "") for item in response.output for part in (getattr(item, "content", None) or [])
-        )
-        return CreateMessageResult(
-            role="assistant", content=TextContent(type="text", text=text), model=label, stop_reason="endTurn"
-        )
-
-    return sample

@@ -37,6 +37,12 @@ RULES = r"""rules:
   - when: {user: 'link'}
     call: [{tool: open_link, args: {}}]
     reply: "Result: {output}"
+  - when: {user: 'research (?P<t>.+)'}
+    call: [{tool: research, args: {topic: "{t}"}}]
+    reply: "Result: {output}"
+  - when: {user: 'Research (?P<t>.+)'}
+    call: [{tool: lookup, args: {term: "{t}"}}]
+    reply: "notes say: {output}"
 """
 
 
@@ -122,6 +128,17 @@ def test_sampling_is_answered_by_the_agents_model(tmp_path: Path) -> None:
     assert "model: offline" in record["output"]
     # Two model calls for the agent, one for the server's sampling request: all counted.
     assert record["usage"]["sampling_requests"] == 1 and record["usage"]["requests"] == 3
+
+
+def test_sampling_with_tools_lets_the_model_call_the_servers_tool(tmp_path: Path) -> None:
+    proc = run(project(tmp_path), "--json", "research the analytical engine")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    # The model asked for lookup; the server ran it and sampled again with its result.
+    assert record["output"] == "Result: notes say: the analytical engine was first described in 1843"
+    assert record["usage"]["sampling_requests"] == 2
+    # The server's sampling tool ran on the server, never as one of the agent's tool calls.
+    assert [c["tool"] for c in record["tool_calls"]] == ["research"]
 
 
 def test_sampling_deny_tells_the_model_the_server_could_not_sample(tmp_path: Path) -> None:

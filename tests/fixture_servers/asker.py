@@ -4,7 +4,8 @@ Usage: python asker.py [stdio|http] [--port N]
 
 Tools: confirm_address (form elicitation), summarize (sampling), list_my_roots (roots),
 open_link (URL-mode elicitation), slow_count (progress notifications), whoami (the
-client's name and version) and more_prompts (adds a prompt, announces the list changed).
+client's name and version), more_prompts (adds a prompt, announces the list changed) and
+research (sampling with tools: the client's model may call the server's lookup tool).
 
 How the asking works (mcp 2.3):
 - confirm_address, summarize and list_my_roots use resolvers: a parameter annotated
@@ -32,6 +33,7 @@ from mcp.types import (
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     ClientCapabilities,
     CreateMessageResult,
+    CreateMessageResultWithTools,
     ElicitationCapability,
     ElicitRequest,
     ElicitRequestURLParams,
@@ -41,6 +43,9 @@ from mcp.types import (
     MissingRequiredClientCapabilityErrorData,
     SamplingMessage,
     TextContent,
+    Tool,
+    ToolResultContent,
+    ToolUseContent,
     UrlElicitationCapability,
 )
 from mcp_types.version import is_version_at_least
@@ -66,6 +71,42 @@ def ask_confirmation(address: str) -> Elicit[Confirmation]:
 def ask_summary(text: str) -> Sample:
     message = SamplingMessage(role="user", content=TextContent(type="text", text=f"Summarize: {text}"))
     return Sample([message], max_tokens=100)
+
+
+# The tool research offers the client's model when it samples (sampling with tools, 2025-11-25+).
+LOOKUP = Tool(
+    name="lookup",
+    description="Look a term up in the server's notes.",
+    input_schema={"type": "object", "properties": {"term": {"type": "string"}}, "required": ["term"]},
+)
+
+
+def lookup(term: str) -> str:
+    return f"{term} was first described in 1843"
+
+
+def research_first(topic: str) -> Sample:
+    message = SamplingMessage(role="user", content=TextContent(type="text", text=f"Research {topic}"))
+    return Sample([message], max_tokens=200, tools=[LOOKUP])
+
+
+def research_second(
+    topic: str, first: Annotated[CreateMessageResultWithTools, Resolve(research_first)]
+) -> Sample | CreateMessageResultWithTools:
+    """Run the tool the model asked for and sample again with its result (or keep a plain answer)."""
+    calls = [block for block in first.content_as_list if isinstance(block, ToolUseContent)]
+    if not calls:
+        return first
+    results = [
+        ToolResultContent(tool_use_id=call.id, content=[TextContent(type="text", text=lookup(**call.input))])
+        for call in calls
+    ]
+    messages = [
+        SamplingMessage(role="user", content=TextContent(type="text", text=f"Research {topic}")),
+        SamplingMessage(role="assistant", content=first.content_as_list),
+        SamplingMessage(role="user", content=results),
+    ]
+    return Sample(messages, max_tokens=200, tools=[LOOKUP])
 
 
 def ask_roots() -> ListRoots:
@@ -148,6 +189,11 @@ def build() -> MCPServer:
         await ctx.log("info", "noisy is working")
         await ctx.log("warning", {"disk": "almost full"}, logger_name="storage")
         return "made some noise"
+
+    @mcp.tool()
+    def research(topic: str, final: Annotated[CreateMessageResultWithTools, Resolve(research_second)]) -> str:
+        """Research a topic with the client's model, which may call this server's lookup tool."""
+        return " ".join(b.text for b in final.content_as_list if isinstance(b, TextContent))
 
     @mcp.prompt()
     def review(topic: str) -> str:
