@@ -63,6 +63,8 @@ def screen_lines(raw: str) -> list[str]:
                 row = max(0, row - int(token[2:-1] or 1))
             elif token == "\x1b[2K":
                 lines[row] = ""
+            elif token in ("\x1b[K", "\x1b[0K"):
+                lines[row] = lines[row][:col]
         elif token != "\x1b":
             line = lines[row].ljust(col)
             lines[row] = line[:col] + token + line[col + len(token) :]

@@ -295,3 +295,17 @@ def test_a_server_offered_no_roots_cannot_be_given_some_without_a_reconnect(tmp_
         timeout=120,
     )
     assert "asker was given no roots in agents.yaml" in proc.stdout and "/reconnect asker" in proc.stdout
+
+
+def test_progress_has_its_own_erased_line_for_a_quiet_run_and_for_tools_call(tmp_path: Path) -> None:
+    from tests.conftest import screen_lines
+
+    project(tmp_path)
+    env = clean_env(AGENTDECK_STATE_DIR=str(tmp_path / "state"))
+    for args in (["run", "--quiet", "count 8"], ["tools", "call", "asker", "slow_count", "--args", '{"n": 8}']):
+        child = pexpect.spawn(PY, ["-m", "app", *args], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=60)
+        child.expect(r"asker\.slow_count: step \d of 8 \(\d+%\)")
+        child.expect(pexpect.EOF)
+        # The progress line is erased before the answer: the screen ends with the answer alone.
+        lines = [line for line in screen_lines(child.before) if line.strip()]
+        assert lines == [("Result: counted 8" if args[0] == "run" else "counted 8")], lines
