@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pexpect
+import pytest
 
 from tests.conftest import PY, ROOT, clean_env
 
@@ -40,17 +41,21 @@ RULES = r"""rules:
   - when: {user: 'research (?P<t>.+)'}
     call: [{tool: research, args: {topic: "{t}"}}]
     reply: "Result: {output}"
+  - when: {user: 'protocol'}
+    call: [{tool: protocol, args: {}}]
+    reply: "Result: {output}"
   - when: {user: 'Research (?P<t>.+)'}
     call: [{tool: lookup, args: {term: "{t}"}}]
     reply: "notes say: {output}"
 """
 
 
-def project(tmp: Path, extra: str = "") -> Path:
+def project(tmp: Path, extra: str = "", legacy: bool = False) -> Path:
     (tmp / "rules.yaml").write_text(RULES)
+    flag = ", '--legacy'" if legacy else ""
     (tmp / "agents.yaml").write_text(
         "providers:\n  offline: {kind: offline, rules: rules.yaml}\n"
-        f"servers:\n  asker: {{transport: stdio, command: '{PY}', args: ['{ASKER}']{extra}}}\n"
+        f"servers:\n  asker: {{transport: stdio, command: '{PY}', args: ['{ASKER}'{flag}]{extra}}}\n"
         "agents:\n  main: {servers: [asker]}\n"
     )
     return tmp
@@ -309,3 +314,30 @@ def test_progress_has_its_own_erased_line_for_a_quiet_run_and_for_tools_call(tmp
         # The progress line is erased before the answer: the screen ends with the answer alone.
         lines = [line for line in screen_lines(child.before) if line.strip()]
         assert lines == [("Result: counted 8" if args[0] == "run" else "counted 8")], lines
+
+
+@pytest.mark.parametrize(("legacy", "version"), [(False, "2026-07-28"), (True, "2025-11-25")])
+def test_the_same_answers_through_input_required_results_and_pushed_requests(
+    tmp_path: Path, legacy: bool, version: str
+) -> None:
+    """asker --legacy refuses server/discover, so agentdeck falls back to the initialize handshake,
+    and the server then pushes its elicitation, sampling and roots requests mid-call."""
+    (tmp_path / "docs").mkdir()
+    project(tmp_path, ", roots: [docs]", legacy=legacy)
+    assert run(tmp_path, "protocol").stdout.strip() == f"Result: {version}"
+    assert run(tmp_path, "summarize a long text").stdout.startswith("Result: summary: short version of a long text")
+    assert run(tmp_path, "roots").stdout.strip() == f"Result: {(tmp_path / 'docs').resolve().as_uri()}"
+    researched = run(tmp_path, "research the analytical engine").stdout.strip()
+    assert researched == "Result: notes say: the analytical engine was first described in 1843"
+    assert "declined" in run(tmp_path, "confirm 1 Main St").stdout  # no terminal: the form is declined
+    child = spawn(tmp_path, "confirm 1 Main St")
+    child.expect(r"answer\? \[a\]ccept / \[d\]ecline / \[c\]ancel: ")
+    child.sendline("a")
+    child.expect(r"\(y/n\): ")
+    child.sendline("y")
+    child.expect(r"\[skip\]: ")
+    child.sendline("")
+    child.expect(r"\(standard, express\) \[standard\]: ")
+    child.sendline("express")
+    child.expect(pexpect.EOF)
+    assert "Result: shipping to 1 Main St by express" in str(child.before)

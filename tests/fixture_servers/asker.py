@@ -1,6 +1,6 @@
 """A small MCP server for agentdeck's tests: tools that ask the client for input.
 
-Usage: python asker.py [stdio|http] [--port N]
+Usage: python asker.py [stdio|http] [--port N] [--legacy]
 
 Tools: confirm_address (form elicitation), summarize (sampling), list_my_roots (roots),
 open_link (URL-mode elicitation), slow_count (progress notifications), whoami (the
@@ -30,6 +30,7 @@ import anyio
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, ListRoots, MCPServer, Resolve, Sample
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    METHOD_NOT_FOUND,
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     ClientCapabilities,
     CreateMessageResult,
@@ -38,7 +39,10 @@ from mcp.types import (
     ElicitRequest,
     ElicitRequestURLParams,
     ElicitResult,
+    ErrorData,
     InputRequiredResult,
+    JSONRPCError,
+    JSONRPCRequest,
     ListRootsResult,
     MissingRequiredClientCapabilityErrorData,
     SamplingMessage,
@@ -213,6 +217,11 @@ def build() -> MCPServer:
         return "added"
 
     @mcp.tool()
+    def protocol(ctx: Context) -> str:
+        """The protocol version this call was made under."""
+        return str(ctx.protocol_version)
+
+    @mcp.tool()
     async def whoami(ctx: Context) -> str:
         """The client's name and version, as it introduced itself."""
         params = ctx.request_context.session.client_params
@@ -222,12 +231,45 @@ def build() -> MCPServer:
     return mcp
 
 
+async def serve_legacy_stdio(server: MCPServer) -> None:
+    """Serve stdio as a 2025-era server: server/discover is refused before the server sees it.
+
+    A client then falls back to the initialize handshake, and on that connection this server asks
+    by pushing elicitation, sampling and roots requests mid-call instead of input-required results.
+    """
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+
+    async with stdio_server() as (read, write):
+        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](16)
+
+        async def refuse_discover() -> None:
+            async with send:
+                async for item in read:
+                    message = getattr(item, "message", None)
+                    if isinstance(message, JSONRPCRequest) and message.method == "server/discover":
+                        error = ErrorData(code=METHOD_NOT_FOUND, message="Method not found")
+                        await write.send(SessionMessage(JSONRPCError(jsonrpc="2.0", id=message.id, error=error)))
+                        continue
+                    await send.send(item)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(refuse_discover)
+            lowlevel = server._lowlevel_server
+            await lowlevel.run(receive, write, lowlevel.create_initialization_options())  # type: ignore[arg-type]
+            group.cancel_scope.cancel()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("transport", nargs="?", default="stdio", choices=["stdio", "http"])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--legacy", action="store_true", help="speak only the 2025 protocol (pushed requests)")
     args = parser.parse_args()
     server = build()
+    if args.legacy:
+        anyio.run(serve_legacy_stdio, server)
+        return
     if args.transport == "stdio":
         server.run()
     else:
