@@ -358,3 +358,28 @@ def test_a_batch_declines_the_servers_form_and_the_row_says_so(project):
             "duration_ms": row["tool_calls"][0]["duration_ms"],
         }
     ]
+
+
+def test_every_tool_it_offers_works_through_runs_with_the_offline_model(project):
+    (project / "docs").mkdir()
+    rules = ["rules:", "  - when: {user: 'Tell me a joke'}", "    reply: 'the offline model samples a joke'"]
+    for name, (arguments, _) in EVERY_TOOL.items():
+        rules += [f"  - when: {{user: 'use {name}'}}", f"    call: [{{tool: {name}, args: {json.dumps(arguments)}}}]"]
+        rules += ["    reply: 'said: {output}'"]
+    (project / "rules.yaml").write_text("\n".join(rules) + "\n")
+    config = (project / "agents.yaml").read_text()
+    config = config.replace('    tools: {block: ["*-long-running-*", "toggle-*"]}\n', "    roots: [docs]\n")
+    (project / "agents.yaml").write_text(config)
+    (project / "in.txt").write_text("".join(f"use {name}\n" for name in EVERY_TOOL))
+    # A batch is one run per row through the agent: every tool once, forms declined (no one to ask).
+    r = run_cli("batch", "in.txt", "--concurrency", "4", cwd=project)
+    assert r.code == 0, r.err
+    rows = {row["input"].removeprefix("use "): row for row in map(json.loads, (project / "in.results.jsonl").open())}
+    assert set(rows) == set(EVERY_TOOL)
+    for name, row in rows.items():
+        assert row["status"] == "ok" and [c["tool"] for c in row["tool_calls"]] == [name], row
+        assert row["tool_calls"][0]["ok"], row
+        assert row["output"].startswith("said: ") and "Contents(" not in row["output"], row
+    assert "the offline model samples a joke" in rows["trigger-sampling-request"]["output"]
+    assert (project / "docs").resolve().as_uri() in rows["get-roots-list"]["output"]
+    assert "declined" in rows["trigger-elicitation-request"]["output"]
