@@ -306,3 +306,11 @@ def screen_for(tmp_path: Path):
     yield start
     for screen in screens:
         screen.close()
+
+
+def write_png(path: Path, size: tuple[int, int]) -> Path:
+    """A small real PNG (for image inputs)."""
+    from PIL import Image
+
+    Image.new("RGB", size, (200, 30, 30)).save(path, format="PNG")
+    return path

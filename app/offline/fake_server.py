@@ -7,6 +7,7 @@ request is logged, so tests can use the real `openai` client over real HTTP.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import time
@@ -23,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.config.redact import MASK, redact, redact_url
-from app.offline import hosted, responses_wire
+from app.offline import fake_media, hosted, responses_wire
 from app.offline.rules import Decision, RuleSet, decide, estimate_tokens, read_conversation
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -203,20 +204,35 @@ async def _chat_stream(
     yield b"data: [DONE]\n\n"
 
 
+async def _form(request: Request) -> dict[str, Any]:
+    """A multipart body's fields; uploaded files are recorded by field, name and size."""
+    form = await request.form()
+    body: dict[str, Any] = {"files": []}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            body[name] = value
+        else:
+            body["files"].append({"field": name, "filename": value.filename, "bytes": len(await value.read())})
+    return body
+
+
 def build_app(state: FakeState) -> Starlette:
     """The Starlette app: /v1/responses, /v1/chat/completions, /v1/models and /_admin endpoints."""
 
-    async def pre(request: Request, api: str) -> tuple[dict[str, Any] | None, Response | None]:
-        if not request.headers.get("authorization", "").startswith("Bearer "):
+    async def pre(request: Request, api: str, multipart: bool = False) -> tuple[dict[str, Any] | None, Response | None]:
+        authorization = request.headers.get("authorization", "")
+        if not authorization.startswith("Bearer "):
             return None, JSONResponse({"error": {"message": "missing API key", "type": "invalid_request_error"}}, 401)
         try:
-            body = await request.json()
+            body = await (_form(request) if multipart else request.json())
         except ValueError:
             return None, JSONResponse({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, 400)
         raw_input = body.get("input")
         state.requests.append(
             {
                 "api": api,
+                # Which key sent it (a digest: the log is served over HTTP), for per-request key tests.
+                "key": hashlib.sha256(authorization.removeprefix("Bearer ").encode()).hexdigest()[:12],
                 "model": body.get("model"),
                 "stream": bool(body.get("stream")),
                 "tools": _tool_names(body.get("tools", [])),
@@ -317,6 +333,24 @@ def build_app(state: FakeState) -> Starlette:
             }
         )
 
+    async def media(request: Request) -> Response:
+        kind = request.url.path.removeprefix("/v1/")
+        body, early = await pre(request, kind, multipart=kind == "images/edits")
+        if early is not None:
+            return early
+        assert body is not None
+        try:
+            if kind.startswith("images/"):
+                prompt = str(body.get("prompt") or "")
+                if not prompt:
+                    return _invalid("'prompt' is required", "prompt", 400)
+                return JSONResponse(fake_media.images_response(body, prompt))
+            if kind == "embeddings":
+                return JSONResponse(fake_media.embeddings_response(body))
+            return JSONResponse(fake_media.moderations_response(body))
+        except ValueError as exc:
+            return _invalid(str(exc), None, 400)
+
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "offline", "object": "model", "owned_by": "agentdeck"}]})
 
@@ -343,6 +377,10 @@ def build_app(state: FakeState) -> Starlette:
             Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/images/generations", media, methods=["POST"]),
+            Route("/v1/images/edits", media, methods=["POST"]),
+            Route("/v1/embeddings", media, methods=["POST"]),
+            Route("/v1/moderations", media, methods=["POST"]),
             Route("/_admin/faults", admin_faults, methods=["POST"]),
             Route("/_admin/requests", admin_requests, methods=["GET"]),
         ]

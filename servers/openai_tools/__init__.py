@@ -1,0 +1,1 @@
+"""The OpenAI tools MCP server: chat, images, embeddings, moderation and function calling on today's API."""

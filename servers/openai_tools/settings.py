@@ -1,0 +1,128 @@
+"""Configuration as users had it (environment variables) plus the options a server needs, and the client.
+
+`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_ORG_ID`, `DEFAULT_MODEL`, `DEFAULT_IMAGE_MODEL`,
+`MAX_TOKENS` and `TEMPERATURE` come from the environment; `--timeout`, `--max-retries`,
+`--output-dir` and `--allowed-dir` from the command line. The openai client retries only what is
+worth retrying (connection errors, 408, 409, 429 and 5xx), honouring Retry-After.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+from servers.openai_tools.models import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, check_model
+
+
+class SettingsError(Exception):
+    """A bad environment variable or option (one line, exit 2)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str | None
+    base_url: str | None = None
+    organization: str | None = None
+    default_model: str = DEFAULT_MODEL
+    default_image_model: str = DEFAULT_IMAGE_MODEL
+    max_tokens: int | None = None
+    temperature: float | None = None
+    timeout: float = 120.0
+    max_retries: int = 2
+    output_dir: Path = Path("openai-output")
+    allowed_dirs: list[Path] = field(default_factory=list)
+
+    def secrets(self) -> list[str]:
+        """Values never to print."""
+        return [self.api_key] if self.api_key else []
+
+
+def _number(environ: Mapping[str, str], name: str, kind: type, low: float, high: float) -> Any:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={raw} is out of range ({low:g} to {high:g})")
+    return value
+
+
+def settings_from(args: Any, environ: Mapping[str, str]) -> Settings:
+    """Settings from parsed options and the environment; SettingsError names what is wrong."""
+    models = {}
+    for name, default in (("DEFAULT_MODEL", DEFAULT_MODEL), ("DEFAULT_IMAGE_MODEL", DEFAULT_IMAGE_MODEL)):
+        value = (environ.get(name) or default).strip()
+        try:
+            models[name] = check_model(value)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {exc}") from None
+    if args.timeout <= 0 or args.max_retries < 0:
+        raise SettingsError("--timeout must be above 0 and --max-retries at least 0")
+    return Settings(
+        api_key=environ.get("OPENAI_API_KEY") or None,
+        base_url=environ.get("OPENAI_BASE_URL") or None,
+        organization=environ.get("OPENAI_ORG_ID") or None,
+        default_model=models["DEFAULT_MODEL"],
+        default_image_model=models["DEFAULT_IMAGE_MODEL"],
+        max_tokens=_number(environ, "MAX_TOKENS", int, 1, 1_000_000),
+        temperature=_number(environ, "TEMPERATURE", float, 0, 2),
+        timeout=float(args.timeout),
+        max_retries=int(args.max_retries),
+        output_dir=Path(args.output_dir).expanduser().resolve(),
+        allowed_dirs=[Path(d).expanduser().resolve() for d in args.allowed_dir],
+    )
+
+
+def client_for(settings: Settings, api_key: str | None) -> Any:
+    """An AsyncOpenAI client for one key (the server's, or a request's in passthrough mode)."""
+    from openai import AsyncOpenAI
+
+    if not api_key:
+        raise ToolError("no OpenAI API key: set OPENAI_API_KEY for the server")
+    return AsyncOpenAI(
+        api_key=api_key,
+        base_url=settings.base_url,
+        organization=settings.organization,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+    )
+
+
+_KEY_SHAPE = re.compile(r"\bsk-[A-Za-z0-9_*-]{6,}")
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with every secret, and anything shaped like an OpenAI key, masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _KEY_SHAPE.sub("sk-***", text)
+
+
+@contextlib.contextmanager
+def openai_errors(settings: Settings, key: str | None) -> Iterator[None]:
+    """OpenAI's errors as the tool's error: the HTTP status and OpenAI's message, never the key."""
+    import openai
+
+    secrets = [s for s in (key, settings.api_key) if s]
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        body = exc.body if isinstance(exc.body, dict) else {}
+        detail = body.get("message") or (body.get("error") or {}).get("message") if body else None
+        raise ToolError(scrub(f"OpenAI answered {exc.status_code}: {detail or message}", secrets)) from None
+    except openai.APITimeoutError:
+        raise ToolError(f"OpenAI did not answer within {settings.timeout:g} s (--timeout)") from None
+    except openai.APIConnectionError as exc:
+        where = settings.base_url or "https://api.openai.com/v1"
+        raise ToolError(scrub(f"could not reach OpenAI at {where}: {exc}", secrets)) from None
