@@ -38,7 +38,7 @@ def fake(tmp_path, fake_openai):
 
 
 def server_env(fake, **extra: str) -> dict[str, str]:
-    return clean_env(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=fake.base_url, **extra)
+    return clean_env(**{"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": fake.base_url, **extra})
 
 
 @asynccontextmanager
@@ -229,3 +229,69 @@ def test_bad_settings_stop_the_server_with_one_line(tmp_path):
     )
     assert proc.returncode == 2 and proc.stderr.strip() == "error: MAX_TOKENS='lots' is not a whole number"
     assert json.dumps(env) and KEY not in proc.stderr
+
+
+@asynccontextmanager
+async def over_http(tmp_path: Path, fake, *args: str, **env: str) -> AsyncIterator[str]:
+    """The server over streamable HTTP on a free port; yields its URL."""
+    from tests.conftest import free_port, stop_all, wait_for_port
+
+    port = free_port()
+    command = [PY, "-m", "servers.openai_tools", "--transport", "http", "--port", str(port), *args]
+    command += ["--output-dir", str(tmp_path / "out")]
+    with (tmp_path / "http.err").open("a") as errlog:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=server_env(fake, **env), stdout=subprocess.DEVNULL, stderr=errlog
+        )
+        try:
+            wait_for_port(port, proc)
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            stop_all([proc])
+
+
+async def ask_with_key(url: str, key: str | None) -> Any:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"X-OpenAI-API-Key": key} if key else {}
+    async with httpx2.AsyncClient(headers=headers) as http, Client(streamable_http_client(url, http_client=http)) as c:
+        return await c.call_tool("ask_openai", {"query": "hello"})
+
+
+def digest(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+async def test_passthrough_uses_each_requests_own_key_and_static_ignores_it(tmp_path, fake):
+    import asyncio
+
+    alice, bob = "sk-alice-0000000000000001", "sk-bob-00000000000000002"
+    async with over_http(tmp_path, fake, "--credentials", "passthrough", OPENAI_API_KEY="") as url:
+        results = await asyncio.gather(*(ask_with_key(url, k) for k in (alice, bob, alice, bob)))
+        assert all(not r.is_error for r in results), [text_of(r) for r in results]
+        assert sorted(r["key"] for r in fake.requests()) == sorted([digest(alice), digest(bob)] * 2)
+        missing = await ask_with_key(url, None)
+        assert missing.is_error and "X-OpenAI-API-Key" in text_of(missing)
+    count = len(fake.requests())
+    async with over_http(tmp_path, fake) as url:  # static: the server's key, whatever the caller sends
+        assert not (await ask_with_key(url, alice)).is_error
+    assert fake.requests()[count]["key"] == digest(KEY)
+    logs = (tmp_path / "http.err").read_text()
+    assert alice not in logs and bob not in logs and KEY not in logs
+
+
+def test_passthrough_is_refused_on_stdio_and_the_environment_picks_the_transport(tmp_path):
+    env = clean_env(OPENAI_API_KEY=KEY, MCP_CREDENTIALS_PASSTHROUGH="true")
+    proc = subprocess.run(
+        [PY, "-m", "app", "serve", "openai"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and "use --transport sse or http" in proc.stderr
+    env.update(TRANSPORT="carrier-pigeon")
+    proc = subprocess.run(
+        [PY, "-m", "app", "serve", "openai"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and "TRANSPORT='carrier-pigeon': use stdio, sse or streamable-http" in proc.stderr

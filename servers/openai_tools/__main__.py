@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from servers.serving import ArgumentParser, add_serving_args, run_from_args
 
@@ -34,16 +35,55 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--max-retries", type=int, default=2, help="retries of rate limits, timeouts and 5xx errors (default 2)"
     )
+    parser.add_argument(
+        "--credentials",
+        choices=["static", "passthrough"],
+        default="passthrough" if _truthy(os.environ.get("MCP_CREDENTIALS_PASSTHROUGH")) else "static",
+        help="static: the server's OPENAI_API_KEY; passthrough (sse/http): each request's X-OpenAI-API-Key header",
+    )
     add_serving_args(parser)
+    try:
+        env_defaults(parser, os.environ)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     args = parser.parse_args(argv)
     args.output_dir = args.output_dir or default_output_dir()
     try:
         settings = settings_from(args, os.environ)
+        if args.credentials == "passthrough" and args.transport == "stdio":
+            raise SettingsError(
+                "--credentials passthrough takes each request's key from an HTTP header: use --transport sse or http"
+            )
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    key = settings.api_key
-    run_from_args(build_server(settings, lambda ctx: key), args)
+    run_from_args(build_server(settings, passthrough=args.credentials == "passthrough"), args)
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_defaults(parser: Any, environ: Any) -> None:
+    """TRANSPORT, HOST and PORT from the environment, as users' configs set them (options still win)."""
+    from servers.openai_tools.settings import SettingsError
+
+    transports = {"stdio": "stdio", "sse": "sse", "http": "http", "streamable-http": "http", "streamable_http": "http"}
+    defaults: dict[str, Any] = {}
+    if environ.get("TRANSPORT"):
+        name = environ["TRANSPORT"].strip().lower()
+        if name not in transports:
+            raise SettingsError(f"TRANSPORT={environ['TRANSPORT']!r}: use stdio, sse or streamable-http")
+        defaults["transport"] = transports[name]
+    if environ.get("HOST"):
+        defaults["host"] = environ["HOST"].strip()
+    if environ.get("PORT"):
+        try:
+            defaults["port"] = int(environ["PORT"])
+        except ValueError:
+            raise SettingsError(f"PORT={environ['PORT']!r} is not a port number") from None
+    parser.set_defaults(**defaults)
 
 
 if __name__ == "__main__":

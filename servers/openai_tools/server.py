@@ -12,7 +12,6 @@ import base64
 import ipaddress
 import mimetypes
 import socket
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -24,7 +23,7 @@ from pydantic import BaseModel, Field
 from servers import package_version
 from servers.openai_tools.images import SavedImage, save_original
 from servers.openai_tools.models import DEFAULT_EMBEDDING_MODEL, DEFAULT_MODERATION_MODEL, check_model
-from servers.openai_tools.settings import Settings, client_for, openai_errors
+from servers.openai_tools.settings import Clients, Settings, openai_errors
 
 # Calls to OpenAI: nothing local changes, the world outside is involved.
 ASKS = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
@@ -110,9 +109,6 @@ class Models(BaseModel):
     models: list[str]
 
 
-Key = Callable[[Context], str | None]
-
-
 def _messages(messages: list[Message] | None, prompt: str | None, system: str | None) -> list[dict[str, str]]:
     if not messages and not prompt:
         raise ToolError("give 'messages' or a 'prompt'")
@@ -149,17 +145,18 @@ def public_url(url: str) -> str:
     return url
 
 
-def build_server(settings: Settings, key: Key) -> MCPServer:
-    """The MCP server; `key(ctx)` is the API key for a request (the server's, or the caller's)."""
+def build_server(settings: Settings, passthrough: bool = False) -> MCPServer:
+    """The MCP server; in passthrough mode each request's X-OpenAI-API-Key header is its key."""
+    clients = Clients(settings, passthrough)
     mcp = MCPServer(
         "openai-tools",
         version=package_version(),
         instructions="OpenAI models as tools: chat, images, embeddings, moderation.",
     )
 
-    def client(ctx: Context) -> tuple[Any, str | None]:
-        api_key = key(ctx)
-        return client_for(settings, api_key), api_key
+    def client(ctx: Context) -> tuple[Any, str]:
+        api_key = clients.key_for(ctx.headers)
+        return clients.client(api_key), api_key
 
     def model_or_default(model: str | None, default: str) -> str:
         try:

@@ -82,19 +82,49 @@ def settings_from(args: Any, environ: Mapping[str, str]) -> Settings:
     )
 
 
-def client_for(settings: Settings, api_key: str | None) -> Any:
-    """An AsyncOpenAI client for one key (the server's, or a request's in passthrough mode)."""
-    from openai import AsyncOpenAI
+class Clients:
+    """OpenAI clients: one for the server's key; in passthrough mode one per request, on a shared pool.
 
-    if not api_key:
-        raise ToolError("no OpenAI API key: set OPENAI_API_KEY for the server")
-    return AsyncOpenAI(
-        api_key=api_key,
-        base_url=settings.base_url,
-        organization=settings.organization,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-    )
+    A request's key lives only in that request's client, which is dropped with the request: the
+    shared connection pool carries no credentials.
+    """
+
+    def __init__(self, settings: Settings, passthrough: bool) -> None:
+        self.settings = settings
+        self.passthrough = passthrough
+        self._static: Any = None
+        self._pool: Any = None
+
+    def key_for(self, headers: Any) -> str:
+        """The API key for a request: its X-OpenAI-API-Key header in passthrough mode, else the server's."""
+        if self.passthrough:
+            key = (headers or {}).get("x-openai-api-key", "").strip()
+            if not key:
+                raise ToolError("this server takes each request's key: send it in the X-OpenAI-API-Key header")
+            return str(key)
+        if not self.settings.api_key:
+            raise ToolError("no OpenAI API key: set OPENAI_API_KEY for the server")
+        return self.settings.api_key
+
+    def client(self, key: str) -> Any:
+        """The client to call OpenAI with `key`."""
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+
+        if not self.passthrough and self._static is not None:
+            return self._static
+        options: dict[str, Any] = {
+            "api_key": key,
+            "base_url": self.settings.base_url,
+            "organization": self.settings.organization,
+            "timeout": self.settings.timeout,
+            "max_retries": self.settings.max_retries,
+        }
+        if self.passthrough:
+            if self._pool is None:
+                self._pool = DefaultAsyncHttpxClient()
+            return AsyncOpenAI(http_client=self._pool, **options)
+        self._static = AsyncOpenAI(**options)
+        return self._static
 
 
 _KEY_SHAPE = re.compile(r"\bsk-[A-Za-z0-9_*-]{6,}")
