@@ -295,3 +295,25 @@ def test_passthrough_is_refused_on_stdio_and_the_environment_picks_the_transport
         [PY, "-m", "app", "serve", "openai"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2 and "TRANSPORT='carrier-pigeon': use stdio, sse or streamable-http" in proc.stderr
+
+
+def test_the_creative_example_draws_offline_against_the_fake_server(tmp_path, fake):
+    from tests.conftest import run_cli
+
+    env = clean_env(OPENAI_BASE_URL=fake.base_url, CREATIVE_OUTPUT=str(tmp_path / "art"))
+    r = run_cli(
+        "-c",
+        str(ROOT / "examples" / "creative.yaml"),
+        "run",
+        "draw a lighthouse at dawn",
+        "--json",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert [(c["server"], c["tool"], c["ok"]) for c in doc["tool_calls"]] == [("openai", "generate_image", True)]
+    assert doc["output"].startswith("Here it is. 1 image(s) for: a lighthouse at dawn")
+    saved = list((tmp_path / "art").glob("*.png"))
+    assert len(saved) == 1 and str(saved[0]) in doc["output"]
+    assert [r["api"] for r in fake.requests()] == ["images/generations"]

@@ -1,0 +1,77 @@
+"""Bundled servers under a client nobody here wrote: the MCP Inspector CLI, from the npm registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PY, ROOT, clean_env, free_port, stop_all, wait_for_port
+
+PACKAGE = "@modelcontextprotocol/inspector@0.15.0"
+OPENAI_TOOLS = [
+    "chat_completion",
+    "ask_openai",
+    "function_call",
+    "create_embedding",
+    "moderate_content",
+    "list_models",
+    "generate_image",
+    "edit_image",
+    "analyze_image",
+]
+
+
+@pytest.fixture(scope="module")
+def inspector(tmp_path_factory) -> Path:
+    """Install the Inspector into a private folder (once per module); its CLI binary."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed on this machine (the README lists Node.js for this test)")
+    folder = tmp_path_factory.mktemp("inspector")
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder), PACKAGE],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    binary = folder / "node_modules" / ".bin" / "mcp-inspector"
+    assert binary.exists()
+    return binary
+
+
+def inspect(binary: Path, target: list[str], *method: str, env: dict[str, str]) -> dict:
+    proc = subprocess.run(
+        [str(binary), "--cli", *target, *method], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_openai_server_over_stdio_and_streamable_http(inspector, fake_openai, tmp_path):
+    fake = fake_openai()
+    env = clean_env(OPENAI_API_KEY="sk-inspector-test-key", OPENAI_BASE_URL=fake.base_url)
+    stdio = [PY, "-m", "servers.openai_tools", "--output-dir", str(tmp_path / "out")]
+    listed = inspect(inspector, stdio, "--method", "tools/list", env=env)
+    assert [t["name"] for t in listed["tools"]] == OPENAI_TOOLS
+    assert all(t.get("outputSchema") for t in listed["tools"] if not t["name"].endswith("image"))
+    answer = inspect(
+        inspector, stdio, "--method", "tools/call", "--tool-name", "ask_openai", "--tool-arg", "query=hi", env=env
+    )
+    assert answer["structuredContent"]["model"] == "gpt-5.6-luna" and not answer.get("isError")
+
+    port = free_port()
+    http = [*stdio, "--transport", "http", "--port", str(port)]
+    proc = subprocess.Popen(http, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+        url = [f"http://127.0.0.1:{port}/mcp", "--transport", "http"]
+        call = ["--method", "tools/call", "--tool-name", "create_embedding", "--tool-arg", "input=hi"]
+        embedded = inspect(inspector, url, *call, "--tool-arg", "dimensions=4", env=env)
+        assert embedded["structuredContent"]["dimensions"] == 4
+    finally:
+        stop_all([proc])
+    assert [r["api"] for r in fake.requests()] == ["chat_completions", "embeddings"]
