@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.config.redact import MASK, redact, redact_url
-from app.offline import fake_media, hosted, responses_wire
+from app.offline import fake_conversations, fake_media, hosted, responses_wire
 from app.offline.rules import Decision, RuleSet, decide, estimate_tokens, read_conversation
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -90,6 +90,10 @@ class FakeState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     # Stored responses (input and output items), for previous_response_id; oldest dropped first.
     stored: OrderedDict[str, list[Any]] = field(default_factory=OrderedDict)
+
+    conversations: fake_conversations.Conversations = field(default_factory=fake_conversations.Conversations)
+    # Every response object (background ones while they run), for GET /v1/responses/{id} and cancel.
+    background: fake_conversations.Background = field(default_factory=fake_conversations.Background)
 
     def store(self, response_id: str, items: list[Any]) -> None:
         self.stored[response_id] = items
@@ -224,7 +228,11 @@ def build_app(state: FakeState) -> Starlette:
         if not authorization.startswith("Bearer "):
             return None, JSONResponse({"error": {"message": "missing API key", "type": "invalid_request_error"}}, 401)
         try:
-            body = await (_form(request) if multipart else request.json())
+            raw_body = b"" if multipart else await request.body()
+            if request.method in ("GET", "DELETE") or (not multipart and not raw_body.strip()):
+                body: dict[str, Any] = {}  # a GET, a DELETE, or a POST without a body (cancel)
+            else:
+                body = await _form(request) if multipart else json.loads(raw_body)
         except ValueError:
             return None, JSONResponse({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, 400)
         raw_input = body.get("input")
@@ -273,6 +281,12 @@ def build_app(state: FakeState) -> Starlette:
         raw = body.get("input", [])
         new_items = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw)
         context = [*state.stored.get(previous, []), *new_items] if previous else new_items
+        conversation = body.get("conversation")
+        conversation_id = conversation.get("id") if isinstance(conversation, dict) else conversation
+        if conversation_id:
+            if state.conversations.get(conversation_id) is None:
+                return _invalid(f"Conversation with id '{conversation_id}' not found.", "conversation", 404)
+            context = [*state.conversations.items(conversation_id), *new_items]
         tools = body.get("tools") or []
         try:
             hosted.pending_approvals(context, set(hosted.validate_tools(tools)))
@@ -286,16 +300,25 @@ def build_app(state: FakeState) -> Starlette:
         def finish(items: list[dict[str, Any]]) -> tuple[int, int]:
             if body.get("store", True) is not False:
                 state.store(response_id, [*context, *items])
+            if conversation_id and state.conversations.get(conversation_id) is not None:
+                state.conversations.add(conversation_id, [*new_items, *items])
             return meter.usage()
 
         phases = hosted.respond(state.rules, body.get("instructions"), context, tools, meter)
+        extra = {"background": bool(body.get("background")), "metadata": body.get("metadata") or {}}
+        if conversation_id:
+            extra["conversation"] = {"id": conversation_id}
+        if body.get("background"):
+            return JSONResponse(state.background.start(response_id, model, phases, finish, previous, extra))
         if body.get("stream"):
             chunks = responses_wire.stream(response_id, model, phases, finish, state.chunk_delay, previous)
             return StreamingResponse(chunks, media_type="text/event-stream")
         async with aclosing(phases):  # closes the MCP sessions in this task, whatever happens
             items = [phase.item async for phase in phases if phase.kind == "done"]
         usage = finish(items)
-        return JSONResponse(responses_wire.response_object(response_id, model, items, usage, "completed", previous))
+        done = {**responses_wire.response_object(response_id, model, items, usage, "completed", previous), **extra}
+        state.background.keep(done)
+        return JSONResponse(done)
 
     async def chat(request: Request) -> Response:
         body, early = await pre(request, "chat_completions")
@@ -381,6 +404,7 @@ def build_app(state: FakeState) -> Starlette:
             Route("/v1/images/edits", media, methods=["POST"]),
             Route("/v1/embeddings", media, methods=["POST"]),
             Route("/v1/moderations", media, methods=["POST"]),
+            *fake_conversations.routes(state.conversations, state.background, pre, _invalid),
             Route("/_admin/faults", admin_faults, methods=["POST"]),
             Route("/_admin/requests", admin_requests, methods=["GET"]),
         ]
