@@ -232,12 +232,12 @@ def batch(
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
 def serve(
-    server: Annotated[str, arg("NAME", "filesystem, customers or openai.")],
+    server: Annotated[str, arg("NAME", "filesystem, customers, openai or conversations.")],
     args: Annotated[
         list[str] | None, arg("ARGS", "The server's own options (--transport stdio|sse|http, --port N, ...).")
     ] = None,
 ) -> None:
-    """Run a bundled MCP server (filesystem, customers or openai).
+    """Run a bundled MCP server (filesystem, customers, openai, conversations).
 
     Everything after NAME goes to the server: `agentdeck serve NAME --help` lists its options.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from servers.serving import ArgumentParser, add_serving_args, run_from_args
 
@@ -19,7 +18,7 @@ def default_output_dir() -> str:
 def main(argv: list[str] | None = None) -> None:
     """Read the environment and options, then serve."""
     from servers.openai_tools.server import build_server
-    from servers.openai_tools.settings import SettingsError, settings_from
+    from servers.openai_tools.settings import SettingsError, env_defaults, settings_from, truthy
 
     parser = ArgumentParser(
         prog="agentdeck serve openai",
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--credentials",
         choices=["static", "passthrough"],
-        default="passthrough" if _truthy(os.environ.get("MCP_CREDENTIALS_PASSTHROUGH")) else "static",
+        default="passthrough" if truthy(os.environ.get("MCP_CREDENTIALS_PASSTHROUGH")) else "static",
         help="static: the server's OPENAI_API_KEY; passthrough (sse/http): each request's X-OpenAI-API-Key header",
     )
     add_serving_args(parser)
@@ -59,31 +58,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     run_from_args(build_server(settings, passthrough=args.credentials == "passthrough"), args)
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def env_defaults(parser: Any, environ: Any) -> None:
-    """TRANSPORT, HOST and PORT from the environment, as users' configs set them (options still win)."""
-    from servers.openai_tools.settings import SettingsError
-
-    transports = {"stdio": "stdio", "sse": "sse", "http": "http", "streamable-http": "http", "streamable_http": "http"}
-    defaults: dict[str, Any] = {}
-    if environ.get("TRANSPORT"):
-        name = environ["TRANSPORT"].strip().lower()
-        if name not in transports:
-            raise SettingsError(f"TRANSPORT={environ['TRANSPORT']!r}: use stdio, sse or streamable-http")
-        defaults["transport"] = transports[name]
-    if environ.get("HOST"):
-        defaults["host"] = environ["HOST"].strip()
-    if environ.get("PORT"):
-        try:
-            defaults["port"] = int(environ["PORT"])
-        except ValueError:
-            raise SettingsError(f"PORT={environ['PORT']!r} is not a port number") from None
-    parser.set_defaults(**defaults)
 
 
 if __name__ == "__main__":

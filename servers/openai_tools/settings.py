@@ -156,3 +156,27 @@ def openai_errors(settings: Settings, key: str | None) -> Iterator[None]:
     except openai.APIConnectionError as exc:
         where = settings.base_url or "https://api.openai.com/v1"
         raise ToolError(scrub(f"could not reach OpenAI at {where}: {exc}", secrets)) from None
+
+
+def truthy(value: str | None) -> bool:
+    """1, true, yes or on."""
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_defaults(parser: Any, environ: Any) -> None:
+    """TRANSPORT, HOST and PORT from the environment, as users' configs set them (options still win)."""
+    transports = {"stdio": "stdio", "sse": "sse", "http": "http", "streamable-http": "http", "streamable_http": "http"}
+    defaults: dict[str, Any] = {}
+    if environ.get("TRANSPORT"):
+        name = environ["TRANSPORT"].strip().lower()
+        if name not in transports:
+            raise SettingsError(f"TRANSPORT={environ['TRANSPORT']!r}: use stdio, sse or streamable-http")
+        defaults["transport"] = transports[name]
+    if environ.get("HOST"):
+        defaults["host"] = environ["HOST"].strip()
+    if environ.get("PORT"):
+        try:
+            defaults["port"] = int(environ["PORT"])
+        except ValueError:
+            raise SettingsError(f"PORT={environ['PORT']!r} is not a port number") from None
+    parser.set_defaults(**defaults)

@@ -1,0 +1,1 @@
+"""The conversations MCP server: the Assistants API tools on Conversations and Responses."""
