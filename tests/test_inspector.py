@@ -75,3 +75,36 @@ def test_the_openai_server_over_stdio_and_streamable_http(inspector, fake_openai
     finally:
         stop_all([proc])
     assert [r["api"] for r in fake.requests()] == ["chat_completions", "embeddings"]
+
+
+CONVERSATIONS_TOOLS = {
+    "create_assistant", "get_assistant", "list_assistants", "modify_assistant", "delete_assistant",
+    "create_thread", "get_thread", "modify_thread", "delete_thread", "list_threads",
+    "create_message", "get_message", "list_messages", "modify_message", "delete_message",
+    "create_run", "create_thread_and_run", "get_run", "list_runs", "cancel_run", "modify_run",
+    "submit_tool_outputs", "run_and_wait", "list_run_steps", "get_run_step",
+}  # fmt: skip
+
+
+def test_the_conversations_server_over_stdio_and_streamable_http(inspector, fake_openai, tmp_path):
+    fake = fake_openai()
+    env = clean_env(OPENAI_API_KEY="sk-inspector-test-key", OPENAI_BASE_URL=fake.base_url)
+    stdio = [PY, "-m", "servers.conversations", "--db", str(tmp_path / "c.db")]
+    listed = inspect(inspector, stdio, "--method", "tools/list", env=env)
+    tools = {t["name"]: t for t in listed["tools"]}
+    assert set(tools) == CONVERSATIONS_TOOLS
+    destructive = {name for name, t in tools.items() if (t.get("annotations") or {}).get("destructiveHint")}
+    assert destructive == {"delete_assistant", "delete_thread", "delete_message", "cancel_run"}
+    port = free_port()
+    proc = subprocess.Popen(
+        [*stdio, "--transport", "http", "--port", str(port)], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc)
+        url = [f"http://127.0.0.1:{port}/mcp", "--transport", "http"]
+        call = ["--method", "tools/call", "--tool-name", "create_thread"]
+        thread = inspect(inspector, url, *call, env=env)
+        assert thread["structuredContent"]["id"].startswith("conv_")
+    finally:
+        stop_all([proc])

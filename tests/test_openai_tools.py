@@ -56,7 +56,7 @@ async def served(tmp_path: Path, fake, **env: str) -> AsyncIterator[Callable[...
         "--allowed-dir",
         str(tmp_path / "allowed"),
     ]
-    args += ["--max-retries", env.pop("RETRIES", "2")]
+    args += ["--max-retries", env.pop("RETRIES", "2"), "--timeout", env.pop("TIMEOUT", "30")]
     params = StdioServerParameters(command=PY, args=args, cwd=str(ROOT), env=server_env(fake, **env))
     with (tmp_path / "server.err").open("a") as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
@@ -211,6 +211,13 @@ async def test_errors_carry_the_status_and_retries_only_what_is_retryable(tmp_pa
     async with served(tmp_path, fake, RETRIES="1") as call:
         gave_up = await call("chat_completion", {"prompt": "hello"})
         assert gave_up.is_error and "OpenAI answered 500" in text_of(gave_up)
+    # A request that times out is sent again; one that keeps timing out is a clear error.
+    fake.queue_faults({"delay": 2.0})
+    async with served(tmp_path, fake, RETRIES="1", TIMEOUT="0.5") as call:
+        assert not (await call("chat_completion", {"prompt": "hello"})).is_error
+        fake.queue_faults({"delay": 2.0}, {"delay": 2.0})
+        slow = await call("chat_completion", {"prompt": "hello"})
+        assert slow.is_error and "did not answer within 0.5 s" in text_of(slow)
     # The key never shows: not in a result (even when OpenAI quotes it), not on stderr.
     stderr = (tmp_path / "server.err").read_text()
     assert KEY not in text_of(bad) + text_of(gave_up) + stderr
@@ -317,3 +324,13 @@ def test_the_creative_example_draws_offline_against_the_fake_server(tmp_path, fa
     saved = list((tmp_path / "art").glob("*.png"))
     assert len(saved) == 1 and str(saved[0]) in doc["output"]
     assert [r["api"] for r in fake.requests()] == ["images/generations"]
+    r = run_cli(
+        "-c", str(ROOT / "examples" / "creative.yaml"), "run", "-a", "assistants", "make an assistant called Tutor",
+        "--json", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert [(c["server"], c["tool"], c["ok"]) for c in doc["tool_calls"]] == [
+        ("conversations", "create_assistant", True)
+    ]
+    assert '"name": "Tutor"' in doc["output"] and (tmp_path / "art" / "conversations.db").exists()
