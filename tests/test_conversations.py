@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -145,3 +146,37 @@ async def test_run_and_wait_cancel_and_bad_input(tmp_path, fake):
         retired = await call("create_assistant", model="gpt-4")
         assert "shut down the model 'gpt-4'; use 'gpt-5.6-luna'" in retired
         assert "no run" in await call("get_run", thread_id=thread["id"], run_id="run_000")
+
+
+async def test_passthrough_threads_are_made_with_each_callers_key(tmp_path, fake):
+    import hashlib
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.conftest import free_port, stop_all, wait_for_port
+
+    port = free_port()
+    command = [PY, "-m", "servers.conversations", "--db", str(tmp_path / "c.db"), "--transport", "http"]
+    command += ["--port", str(port), "--credentials", "passthrough"]
+    env = clean_env(OPENAI_BASE_URL=fake.base_url)
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+
+        async def thread_with(key: str) -> Any:
+            url = f"http://127.0.0.1:{port}/mcp"
+            async with (
+                httpx2.AsyncClient(headers={"X-OpenAI-API-Key": key}) as http,
+                Client(streamable_http_client(url, http_client=http)) as client,
+            ):
+                return await client.call_tool("create_thread", {})
+
+        keys = ["sk-carol-000000000001", "sk-dave-0000000000002"]
+        results = await asyncio.gather(*(thread_with(k) for k in keys))
+        assert all(not r.is_error for r in results)
+        seen = sorted(r["key"] for r in fake.requests())
+        assert seen == sorted(hashlib.sha256(k.encode()).hexdigest()[:12] for k in keys)
+    finally:
+        stop_all([proc])
