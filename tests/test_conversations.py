@@ -104,6 +104,7 @@ async def test_the_old_assistants_flow_end_to_end(tmp_path, fake):
     # Every response ran on the conversation, in the background.
     calls = [r for r in fake.requests() if r["api"] == "responses"]
     assert len(calls) == 1
+    assert "sk-conversations-test" not in (tmp_path / "server.err").read_text()
 
 
 async def test_a_run_that_calls_a_tool_waits_for_its_output(tmp_path, fake):
@@ -146,6 +147,9 @@ async def test_run_and_wait_cancel_and_bad_input(tmp_path, fake):
         retired = await call("create_assistant", model="gpt-4")
         assert "shut down the model 'gpt-4'; use 'gpt-5.6-luna'" in retired
         assert "no run" in await call("get_run", thread_id=thread["id"], run_id="run_000")
+        fake.queue_faults({"status": 401, "message": "Incorrect API key provided: sk-conversations-test"})
+        refused = await call("get_thread", thread_id=thread["id"])
+        assert "OpenAI answered 401" in refused and "sk-conversations-test" not in refused
 
 
 async def test_passthrough_threads_are_made_with_each_callers_key(tmp_path, fake):
