@@ -73,20 +73,10 @@ def describe_exception(exc: BaseException) -> str:
 
 def hint_of(exc: BaseException) -> str | None:
     """What to do about a failure, when an error in its chain says (a missing OAuth login does)."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        err = stack.pop()
-        if id(err) in seen:
-            continue
-        seen.add(id(err))
-        hint = getattr(err, "hint", None)
-        if isinstance(hint, str) and hint:
-            return hint
-        if isinstance(err, BaseExceptionGroup):
-            stack.extend(err.exceptions)
-        stack.extend(e for e in (err.__cause__, err.__context__) if e is not None)
-    return None
+    from app.liveness import chain
+
+    hints = (getattr(err, "hint", None) for err in chain(exc))
+    return next((hint for hint in hints if isinstance(hint, str) and hint), None)
 
 
 class ServerPool:

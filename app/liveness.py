@@ -9,7 +9,7 @@ Streamable HTTP has no standing connection, so it is marked down when a request 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -86,10 +86,8 @@ _CONNECTION_ERRORS = (
 )
 
 
-def is_connection_loss(exc: BaseException) -> bool:
-    """True when an error means the server cannot be reached at all (not a tool or protocol error)."""
-    from mcp_types import CONNECTION_CLOSED
-
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception inside it: group members, causes and contexts, each once."""
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:
@@ -97,14 +95,21 @@ def is_connection_loss(exc: BaseException) -> bool:
         if id(err) in seen:
             continue
         seen.add(id(err))
-        if type(err).__name__ in _CONNECTION_ERRORS:
-            return True
-        if getattr(getattr(err, "error", None), "code", None) == CONNECTION_CLOSED:
-            return True
+        yield err
         if isinstance(err, BaseExceptionGroup):
             stack.extend(err.exceptions)
         stack.extend(e for e in (err.__cause__, err.__context__) if e is not None)
-    return False
+
+
+def is_connection_loss(exc: BaseException) -> bool:
+    """True when an error means the server cannot be reached at all (not a tool or protocol error)."""
+    from mcp_types import CONNECTION_CLOSED
+
+    return any(
+        type(err).__name__ in _CONNECTION_ERRORS
+        or getattr(getattr(err, "error", None), "code", None) == CONNECTION_CLOSED
+        for err in chain(exc)
+    )
 
 
 def down_message(name: str, tool: str | None, cause: str, recovers: bool = False) -> str:

@@ -87,13 +87,9 @@ class Recovery:
 
 def never_delivered(exc: BaseException) -> bool:
     """True when the server cannot have run the request: its session was unknown or the connection refused."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        err = stack.pop()
-        if id(err) in seen:
-            continue
-        seen.add(id(err))
+    from app.liveness import chain
+
+    for err in chain(exc):
         if type(err).__name__ in _REFUSED:
             return True
         message = getattr(getattr(err, "error", None), "message", None)
@@ -101,9 +97,6 @@ def never_delivered(exc: BaseException) -> bool:
             return True
         if getattr(getattr(err, "response", None), "status_code", None) == 404:
             return True
-        if isinstance(err, BaseExceptionGroup):
-            stack.extend(err.exceptions)
-        stack.extend(e for e in (err.__cause__, err.__context__) if e is not None)
     return False
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from servers.serving import ArgumentParser, add_serving_args, run_from_args
@@ -13,7 +12,7 @@ def main(argv: list[str] | None = None) -> None:
     """Read the environment and options, open the local store, then serve."""
     from servers.conversations.server import build_server
     from servers.conversations.store import Store
-    from servers.openai_tools.settings import SettingsError, env_defaults, settings_from, truthy
+    from servers.openai_tools.settings import add_openai_options, parse_settings
 
     parser = ArgumentParser(
         prog="agentdeck serve conversations",
@@ -23,29 +22,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--db", default=None, help="SQLite file for assistants, thread and run indexes (default: state dir)"
     )
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per OpenAI request (default 120)")
-    parser.add_argument(
-        "--max-retries", type=int, default=2, help="retries of rate limits, timeouts and 5xx (default 2)"
-    )
-    parser.add_argument(
-        "--credentials",
-        choices=["static", "passthrough"],
-        default="passthrough" if truthy(os.environ.get("MCP_CREDENTIALS_PASSTHROUGH")) else "static",
-        help="static: the server's OPENAI_API_KEY; passthrough (sse/http): each request's X-OpenAI-API-Key header",
-    )
+    add_openai_options(parser, os.environ)
     add_serving_args(parser)
-    try:
-        env_defaults(parser, os.environ)
-        args = parser.parse_args(argv)
-        args.output_dir, args.allowed_dir = ".", []
-        settings = settings_from(args, os.environ)
-        if args.credentials == "passthrough" and args.transport == "stdio":
-            raise SettingsError(
-                "--credentials passthrough takes each request's key from an HTTP header: use --transport sse or http"
-            )
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    # The conversations server reads no images and writes none.
+    args, settings = parse_settings(parser, argv, os.environ, output_dir=".", allowed_dir=[])
     if args.db is None:
         from app.state import state_dir
 

@@ -51,6 +51,13 @@ def item_text(item: Any) -> str:
     return "".join(getattr(part, "text", "") or "" for part in getattr(item, "content", None) or [])
 
 
+def listing(page: dict[str, Any], data: list[Any]) -> dict[str, Any]:
+    """A list result as the Assistants API gave them: data, first and last id, whether more follow."""
+    ids = page["ids"]
+    first, last = (ids[0], ids[-1]) if ids else (None, None)
+    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": page["has_more"]}
+
+
 @dataclass
 class Shared:
     """The server's parts the run tools use."""

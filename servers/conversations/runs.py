@@ -28,6 +28,7 @@ from servers.conversations.common import (
     Shared,
     ToolOutput,
     checked,
+    listing,
 )
 from servers.conversations.store import new_id
 from servers.openai_tools.models import check_model
@@ -157,13 +158,7 @@ def add_run_tools(mcp: MCPServer, shared: Shared) -> None:
         """A thread's runs (as last seen; get_run refreshes one)."""
         page = store.page("runs", limit, order, after, thread_id=checked(thread_id, "thread"))
         data = [{"object": "thread.run", **(store.run(i) or {})} for i in page["ids"]]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": (page["ids"] or [None])[0],
-            "last_id": (page["ids"] or [None])[-1],
-            "has_more": page["has_more"],
-        }
+        return listing(page, data)
 
     @mcp.tool(annotations=DESTROYS, structured_output=True)
     async def cancel_run(ctx: Context, thread_id: str, run_id: str) -> dict[str, Any]:

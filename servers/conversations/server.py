@@ -26,6 +26,7 @@ from servers.conversations.common import (
     Shared,
     checked,
     item_text,
+    listing,
 )
 from servers.conversations.runs import add_run_tools
 from servers.conversations.store import Store, new_id
@@ -106,13 +107,7 @@ def build_server(settings: Settings, store: Store, passthrough: bool = False) ->
         """Assistants, a page at a time (pass the last id as `after` for the next page)."""
         page = store.page("assistants", limit, order, after)
         data = [store.assistant(i) for i in page["ids"]]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": (page["ids"] or [None])[0],
-            "last_id": (page["ids"] or [None])[-1],
-            "has_more": page["has_more"],
-        }
+        return listing(page, data)
 
     @mcp.tool(annotations=WRITES, structured_output=True)
     def modify_assistant(
@@ -205,13 +200,7 @@ def build_server(settings: Settings, store: Store, passthrough: bool = False) ->
         """Threads this server created, a page at a time (the old API had no such list)."""
         page = store.page("threads", limit, order, after)
         data = [store.thread(i) for i in page["ids"]]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": (page["ids"] or [None])[0],
-            "last_id": (page["ids"] or [None])[-1],
-            "has_more": page["has_more"],
-        }
+        return listing(page, data)
 
     # --- messages (conversation items) ---
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from servers.serving import ArgumentParser, add_serving_args, run_from_args
 
@@ -18,7 +17,7 @@ def default_output_dir() -> str:
 def main(argv: list[str] | None = None) -> None:
     """Read the environment and options, then serve."""
     from servers.openai_tools.server import build_server
-    from servers.openai_tools.settings import SettingsError, env_defaults, settings_from, truthy
+    from servers.openai_tools.settings import add_openai_options, parse_settings
 
     parser = ArgumentParser(
         prog="agentdeck serve openai",
@@ -30,33 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--allowed-dir", action="append", default=[], help="a folder image inputs may be read from (repeatable)"
     )
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per OpenAI request (default 120)")
-    parser.add_argument(
-        "--max-retries", type=int, default=2, help="retries of rate limits, timeouts and 5xx errors (default 2)"
-    )
-    parser.add_argument(
-        "--credentials",
-        choices=["static", "passthrough"],
-        default="passthrough" if truthy(os.environ.get("MCP_CREDENTIALS_PASSTHROUGH")) else "static",
-        help="static: the server's OPENAI_API_KEY; passthrough (sse/http): each request's X-OpenAI-API-Key header",
-    )
+    add_openai_options(parser, os.environ)
     add_serving_args(parser)
-    try:
-        env_defaults(parser, os.environ)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    args = parser.parse_args(argv)
-    args.output_dir = args.output_dir or default_output_dir()
-    try:
-        settings = settings_from(args, os.environ)
-        if args.credentials == "passthrough" and args.transport == "stdio":
-            raise SettingsError(
-                "--credentials passthrough takes each request's key from an HTTP header: use --transport sse or http"
-            )
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    args, settings = parse_settings(parser, argv, os.environ, output_dir=default_output_dir)
     run_from_args(build_server(settings, passthrough=args.credentials == "passthrough"), args)
 
 

@@ -171,6 +171,25 @@ def build_server(settings: Settings, passthrough: bool = False) -> MCPServer:
         with openai_errors(settings, api_key):
             return await openai.chat.completions.create(model=chosen, messages=messages, **options)
 
+    async def answer(
+        ctx: Context,
+        messages: list[dict[str, str]],
+        model: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+    ) -> ChatAnswer:
+        """A chat completion as the tools return it, with the server's defaults for what was not given."""
+        response = await chat(
+            ctx,
+            messages,
+            model,
+            temperature=temperature if temperature is not None else settings.temperature,
+            max_completion_tokens=max_tokens or settings.max_tokens,
+        )
+        choice = response.choices[0]
+        text, reason = choice.message.content or "", choice.finish_reason
+        return ChatAnswer(text=text, model=response.model, finish_reason=reason, usage=_usage(response.usage))
+
     @mcp.tool(annotations=ASKS, structured_output=True)
     async def chat_completion(
         ctx: Context,
@@ -182,20 +201,7 @@ def build_server(settings: Settings, passthrough: bool = False) -> MCPServer:
         max_tokens: Annotated[int | None, Field(ge=1)] = None,
     ) -> ChatAnswer:
         """Ask an OpenAI chat model: a conversation (messages) or one prompt, with an optional system message."""
-        response = await chat(
-            ctx,
-            _messages(messages, prompt, system),
-            model,
-            temperature=temperature if temperature is not None else settings.temperature,
-            max_completion_tokens=max_tokens or settings.max_tokens,
-        )
-        choice = response.choices[0]
-        return ChatAnswer(
-            text=choice.message.content or "",
-            model=response.model,
-            finish_reason=choice.finish_reason,
-            usage=_usage(response.usage),
-        )
+        return await answer(ctx, _messages(messages, prompt, system), model, temperature, max_tokens)
 
     @mcp.tool(annotations=ASKS, structured_output=True)
     async def ask_openai(
@@ -207,20 +213,7 @@ def build_server(settings: Settings, passthrough: bool = False) -> MCPServer:
     ) -> ChatAnswer:
         """Ask OpenAI one question (as the original ask-openai tool did) and get the answer."""
         messages = _messages(None, query, "You are a helpful assistant.")
-        response = await chat(
-            ctx,
-            messages,
-            model,
-            temperature=temperature if temperature is not None else settings.temperature,
-            max_completion_tokens=max_tokens or settings.max_tokens,
-        )
-        choice = response.choices[0]
-        return ChatAnswer(
-            text=choice.message.content or "",
-            model=response.model,
-            finish_reason=choice.finish_reason,
-            usage=_usage(response.usage),
-        )
+        return await answer(ctx, messages, model, temperature, max_tokens)
 
     @mcp.tool(annotations=ASKS, structured_output=True)
     async def function_call(

@@ -180,3 +180,40 @@ def env_defaults(parser: Any, environ: Any) -> None:
         except ValueError:
             raise SettingsError(f"PORT={environ['PORT']!r} is not a port number") from None
     parser.set_defaults(**defaults)
+
+
+def add_openai_options(parser: Any, environ: Mapping[str, str]) -> None:
+    """--timeout, --max-retries and --credentials, shared by the openai and conversations servers."""
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per OpenAI request (default 120)")
+    parser.add_argument(
+        "--max-retries", type=int, default=2, help="retries of rate limits, timeouts and 5xx errors (default 2)"
+    )
+    parser.add_argument(
+        "--credentials",
+        choices=["static", "passthrough"],
+        default="passthrough" if truthy(environ.get("MCP_CREDENTIALS_PASSTHROUGH")) else "static",
+        help="static: the server's OPENAI_API_KEY; passthrough (sse/http): each request's X-OpenAI-API-Key header",
+    )
+
+
+def parse_settings(
+    parser: Any, argv: list[str] | None, environ: Mapping[str, str], **fixed: Any
+) -> tuple[Any, Settings]:
+    """Options (TRANSPORT/HOST/PORT as defaults) and settings; a bad one exits 2 with one line on stderr."""
+    import sys
+
+    try:
+        env_defaults(parser, environ)
+        args = parser.parse_args(argv)
+        for name, value in fixed.items():
+            if getattr(args, name, None) is None:
+                setattr(args, name, value() if callable(value) else value)
+        settings = settings_from(args, environ)
+        if args.credentials == "passthrough" and args.transport == "stdio":
+            raise SettingsError(
+                "--credentials passthrough takes each request's key from an HTTP header: use --transport sse or http"
+            )
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return args, settings
