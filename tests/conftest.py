@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -314,3 +315,17 @@ def write_png(path: Path, size: tuple[int, int]) -> Path:
 
     Image.new("RGB", size, (200, 30, 30)).save(path, format="PNG")
     return path
+
+
+def npm_install(folder: Path, package: str) -> Path:
+    """Install an npm package into `folder` (skipping the test without npm); its node_modules/.bin."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed on this machine (the README lists Node.js for this test)")
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder), package],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    return folder / "node_modules" / ".bin"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env, read_call_log, run_cli
+from tests.conftest import clean_env, npm_install, read_call_log, run_cli
 
 PACKAGE = "@modelcontextprotocol/server-everything@2026.8.31"
 
@@ -17,17 +16,8 @@ PACKAGE = "@modelcontextprotocol/server-everything@2026.8.31"
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory) -> Path:
     """Install the server from the npm registry into a private folder (once per module)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed on this machine (the README lists Node.js for this test)")
     folder = tmp_path_factory.mktemp("everything")
-    subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder), PACKAGE],
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
-    assert (folder / "node_modules" / ".bin" / "mcp-server-everything").exists()
+    assert (npm_install(folder, PACKAGE) / "mcp-server-everything").exists()
     return folder
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY, ROOT, clean_env, free_port, stop_all, wait_for_port
+from tests.conftest import PY, ROOT, clean_env, free_port, npm_install, stop_all, wait_for_port
 
 PACKAGE = "@modelcontextprotocol/inspector@0.15.0"
 OPENAI_TOOLS = [
@@ -28,17 +27,7 @@ OPENAI_TOOLS = [
 @pytest.fixture(scope="module")
 def inspector(tmp_path_factory) -> Path:
     """Install the Inspector into a private folder (once per module); its CLI binary."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed on this machine (the README lists Node.js for this test)")
-    folder = tmp_path_factory.mktemp("inspector")
-    subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder), PACKAGE],
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
-    binary = folder / "node_modules" / ".bin" / "mcp-inspector"
+    binary = npm_install(tmp_path_factory.mktemp("inspector"), PACKAGE) / "mcp-inspector"
     assert binary.exists()
     return binary
 
