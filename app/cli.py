@@ -237,7 +237,7 @@ def serve(
         list[str] | None, arg("ARGS", "The server's own options (--transport stdio|sse|http, --port N, ...).")
     ] = None,
 ) -> None:
-    """Run a bundled MCP server (filesystem, customers, openai, conversations).
+    """Run one of the bundled MCP servers (NAME lists them).
 
     Everything after NAME goes to the server: `agentdeck serve NAME --help` lists its options.
 
