@@ -86,67 +86,6 @@ def test_a_tool_that_only_runs_as_a_task_is_not_offered_and_a_warning_names_it(p
     assert "simulate-research-query" in listed.err
 
 
-def test_every_content_type_reaches_the_model_as_text_or_an_image(project):
-    (project / "rules.yaml").write_text(
-        "rules:\n"
-        "  - when: {user: 'text resource'}\n"
-        "    call: [{tool: get-resource-reference, args: {resourceType: Text, resourceId: 1}}]\n"
-        "    reply: 'got: {output}'\n"
-        "  - when: {user: 'blob resource'}\n"
-        "    call: [{tool: get-resource-reference, args: {resourceType: Blob, resourceId: 1}}]\n"
-        "    reply: 'got: {output}'\n"
-        "  - when: {user: 'links'}\n"
-        "    call: [{tool: get-resource-links, args: {count: 2}}]\n"
-        "    reply: 'got: {output}'\n"
-        "  - when: {user: 'image'}\n"
-        "    call: [{tool: get-tiny-image, args: {}}]\n"
-        "    reply: 'got: {output}'\n"
-    )
-    outputs = {}
-    for question in ("text resource", "blob resource", "links", "image"):
-        r = run_cli("run", question, "--json", cwd=project)
-        assert r.code == 0, r.err
-        outputs[question] = json.loads(r.out)["output"]
-    for output in outputs.values():  # never a serialised MCP object
-        assert '"type":' not in output and "mimeType" not in output and "Contents(" not in output, output
-    assert "[resource demo://resource/dynamic/text/1 (text/plain)]" in outputs["text resource"], outputs
-    assert (
-        "[binary resource demo://resource/dynamic/blob/1:" in outputs["blob resource"]
-        and " bytes]" in outputs["blob resource"]
-    ), outputs
-    assert outputs["links"].count("[resource link ") == 2, outputs
-    assert "got: " in outputs["image"]
-
-
-def test_sampling_roots_and_elicitation_reach_the_server_everything(project):
-    (project / "docs").mkdir()
-    config = (project / "agents.yaml").read_text().replace("start_timeout: 60", "start_timeout: 60\n    roots: [docs]")
-    (project / "agents.yaml").write_text(config)
-    (project / "rules.yaml").write_text(
-        "rules:\n"
-        "  - when: {user: 'sample (?P<p>.+)'}\n"
-        "    call: [{tool: trigger-sampling-request, args: {prompt: '{p}', maxTokens: 50}}]\n"
-        "    reply: 'got: {output}'\n"
-        "  - when: {user: 'Tell me a joke'}\n"
-        "    reply: 'the offline model samples a joke'\n"
-        "  - when: {user: 'my roots'}\n"
-        "    call: [{tool: get-roots-list, args: {}}]\n"
-        "    reply: 'got: {output}'\n"
-        "  - when: {user: 'elicit'}\n"
-        "    call: [{tool: trigger-elicitation-request, args: {}}]\n"
-        "    reply: 'got: {output}'\n"
-    )
-    outputs = {}
-    for question in ("sample Tell me a joke", "my roots", "elicit"):
-        r = run_cli("run", question, "--json", cwd=project)
-        assert r.code == 0, r.err
-        outputs[question] = json.loads(r.out)
-    assert "the offline model samples a joke" in outputs["sample Tell me a joke"]["output"], outputs
-    assert outputs["sample Tell me a joke"]["usage"]["sampling_requests"] == 1
-    assert (project / "docs").resolve().as_uri() in outputs["my roots"]["output"], outputs
-    assert "decline" in outputs["elicit"]["output"].lower(), outputs  # no terminal: declined, and the server says so
-
-
 async def test_over_streamable_http_including_a_server_restart(everything, tmp_path):
     import asyncio
     import os
@@ -253,8 +192,13 @@ EVERY_TOOL = {
 }
 
 
-def test_every_tool_it_offers_works_through_tools_call(project):
-    from concurrent.futures import ThreadPoolExecutor
+async def test_every_tool_it_offers_works_through_tools_call(project):
+    """Every tool through what `tools call` runs (one connection here), and two through the command itself."""
+    import asyncio
+
+    from app.commands.tools import result_lines
+    from app.config.loader import load_config
+    from app.toolbox import Toolbox
 
     (project / "docs").mkdir()
     (project / "rules.yaml").write_text(
@@ -263,21 +207,27 @@ def test_every_tool_it_offers_works_through_tools_call(project):
     config = (project / "agents.yaml").read_text()
     config = config.replace('    tools: {block: ["*-long-running-*", "toggle-*"]}\n', "    roots: [docs]\n")
     (project / "agents.yaml").write_text(config)
-    listed = run_cli("tools", "list", "--json", cwd=project)
+    listed = await asyncio.to_thread(run_cli, "tools", "list", "--json", cwd=project)
     assert listed.code == 0, listed.err
     # The sampling, elicitation and roots tools are offered because tools list declares those
     # capabilities as a run does; the task-only tool is left out.
     assert {t["name"] for t in json.loads(listed.out)} == set(EVERY_TOOL)
 
-    def call(name: str):
-        arguments, _ = EVERY_TOOL[name]
-        return run_cli("tools", "call", "everything", name, "--args", json.dumps(arguments), cwd=project)
-
-    with ThreadPoolExecutor(3) as pool:
-        results = dict(zip(EVERY_TOOL, pool.map(call, EVERY_TOOL), strict=True))
-    for name, result in results.items():
-        assert result.code == 0, f"{name}: {result.err}"
-        assert EVERY_TOOL[name][1] in result.out, f"{name}: {result.out}"
+    loaded = load_config(project / "agents.yaml", dict(clean_env()))
+    async with Toolbox(loaded, ["everything"], probe_hosted=False) as box:
+        server = box.server("everything")
+        for name, (arguments, expected) in EVERY_TOOL.items():
+            result = await server.call_tool(name, arguments)
+            shown = "\n".join(result_lines(result))
+            assert not result.is_error and expected in shown, f"{name}: {shown}"
+        for name in ("toggle-simulated-logging", "toggle-subscriber-updates"):
+            await server.call_tool(name, {})  # off again: the server's timers would delay its exit
+    for name in ("trigger-sampling-request", "get-resource-links"):
+        arguments, expected = EVERY_TOOL[name]
+        called = await asyncio.to_thread(
+            run_cli, "tools", "call", "everything", name, "--args", json.dumps(arguments), cwd=project
+        )
+        assert called.code == 0 and expected in called.out, called.out + called.err
 
 
 def test_in_a_terminal_chat_forms_progress_resources_and_prompts(project, screen_for):
@@ -360,11 +310,18 @@ def test_every_tool_it_offers_works_through_runs_with_the_offline_model(project)
     config = (project / "agents.yaml").read_text()
     config = config.replace('    tools: {block: ["*-long-running-*", "toggle-*"]}\n', "    roots: [docs]\n")
     (project / "agents.yaml").write_text(config)
-    (project / "in.txt").write_text("".join(f"use {name}\n" for name in EVERY_TOOL))
+    rules += ["  - when: {user: 'use a blob'}"]
+    rules += [
+        "    call: [{tool: get-resource-reference, args: {resourceType: Blob, resourceId: 1}}]",
+        "    reply: 'said: {output}'",
+    ]
+    (project / "rules.yaml").write_text("\n".join(rules) + "\n")
+    (project / "in.txt").write_text("".join(f"use {name}\n" for name in EVERY_TOOL) + "use a blob\n")
     # A batch is one run per row through the agent: every tool once, forms declined (no one to ask).
     r = run_cli("batch", "in.txt", "--concurrency", "4", cwd=project)
     assert r.code == 0, r.err
     rows = {row["input"].removeprefix("use "): row for row in map(json.loads, (project / "in.results.jsonl").open())}
+    blob = rows.pop("a blob")
     assert set(rows) == set(EVERY_TOOL)
     for name, row in rows.items():
         assert row["status"] == "ok" and [c["tool"] for c in row["tool_calls"]] == [name], row
@@ -373,3 +330,10 @@ def test_every_tool_it_offers_works_through_runs_with_the_offline_model(project)
     assert "the offline model samples a joke" in rows["trigger-sampling-request"]["output"]
     assert (project / "docs").resolve().as_uri() in rows["get-roots-list"]["output"]
     assert "declined" in rows["trigger-elicitation-request"]["output"]
+    # Every content type reaches the model as text or an image, never as a serialised MCP object.
+    media = ("get-resource-reference", "get-resource-links", "get-tiny-image", "get-annotated-message")
+    for row in [*(rows[name] for name in media), blob]:
+        assert '"type":' not in row["output"] and "mimeType" not in row["output"], row["output"]
+    assert "[resource demo://resource/dynamic/text/1 (text/plain)]" in rows["get-resource-reference"]["output"]
+    assert "[binary resource demo://resource/dynamic/blob/1:" in blob["output"] and " bytes]" in blob["output"]
+    assert rows["get-resource-links"]["output"].count("[resource link ") == 2

@@ -152,16 +152,16 @@ async def test_a_server_that_stays_away_fails_fast_within_the_backoff(toy_server
         assert server.recovery.reconnects == 1
 
 
-def nap_project(tmp_path: Path, url: str, rows: int) -> Path:
+def nap_project(tmp_path: Path, url: str, rows: int, start_timeout: float = 3) -> Path:
     (tmp_path / "rules.yaml").write_text(
         "rules:\n"
         "  - when: {user: 'nap (?P<n>\\d+)'}\n"
-        "    call: [{tool: nap, args: {seconds: 0.15}}]\n"
+        "    call: [{tool: nap, args: {seconds: 0.1}}]\n"
         "    reply: 'row {n}: {output}'\n"
     )
     (tmp_path / "agents.yaml").write_text(
         "providers:\n  offline: {kind: offline, rules: rules.yaml}\n"
-        f"servers:\n  toy: {{transport: streamable_http, url: '{url}', cache_tools: true, start_timeout: 3}}\n"
+        f"servers:\n  toy: {{transport: streamable_http, url: '{url}', cache_tools: true, start_timeout: {start_timeout}}}\n"
         "agents:\n  main: {servers: [toy]}\n"
     )
     (tmp_path / "in.txt").write_text("".join(f"nap {i}\n" for i in range(rows)))
@@ -186,8 +186,8 @@ def results(out: Path) -> list[dict]:
 
 def test_a_batch_rides_out_a_server_restart(toy_server, tmp_path):
     toy = toy_server("http")
-    out = nap_project(tmp_path, toy.url, 40)
-    proc = batch_until(tmp_path, out, 8)
+    out = nap_project(tmp_path, toy.url, 24)
+    proc = batch_until(tmp_path, out, 6)
     toy.kill()
     time.sleep(1.0)
     toy.start()
@@ -195,32 +195,32 @@ def test_a_batch_rides_out_a_server_restart(toy_server, tmp_path):
     assert proc.returncode == 0, err
     done = results(out)
     # nap is read-only: calls cut off by the kill ran again, and calls made in the gap waited.
-    assert len(done) == 40 and len({r["id"] for r in done}) == 40
-    assert all(r["status"] == "ok" and r["output"] == f"row {r['line'] - 1}: slept 0.15" for r in done)
+    assert len(done) == 24 and len({r["id"] for r in done}) == 24
+    assert all(r["status"] == "ok" and r["output"] == f"row {r['line'] - 1}: slept 0.1" for r in done)
     assert toy.starts() == 2
     assert max(r["duration_ms"] for r in done) > 800
 
 
 def test_rows_that_hit_a_longer_outage_fail_and_resume_runs_only_them(toy_server, tmp_path):
     toy = toy_server("http")
-    out = nap_project(tmp_path, toy.url, 30)
-    proc = batch_until(tmp_path, out, 8)
+    out = nap_project(tmp_path, toy.url, 20, start_timeout=1)
+    proc = batch_until(tmp_path, out, 6)
     toy.kill()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     first = results(out)
-    assert len(first) == 30 and len({r["id"] for r in first}) == 30
+    assert len(first) == 20 and len({r["id"] for r in first}) == 20
     failed = [r for r in first if r["status"] != "ok"]
-    assert 10 <= len(failed) <= 22
+    assert 6 <= len(failed) <= 14
     for row in failed:
         assert row["status"] == "error" and "MCP server 'toy' is down" in row["error"]
         assert row["tool_calls"][0]["unreachable"] is True
     toy.start()
     res = run_cli("batch", "in.txt", "--resume", cwd=tmp_path)
     assert res.code == 0, res.err
-    assert f"{30 - len(failed)} already done (skipped)" in res.out
+    assert f"{20 - len(failed)} already done (skipped)" in res.out
     final = results(out)
-    assert len(final) == 30 and {r["id"] for r in final} == {r["id"] for r in first}
+    assert len(final) == 20 and {r["id"] for r in final} == {r["id"] for r in first}
     assert all(r["status"] == "ok" for r in final)
 
 

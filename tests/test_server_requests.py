@@ -324,12 +324,23 @@ def test_the_same_answers_through_input_required_results_and_pushed_requests(
     and the server then pushes its elicitation, sampling and roots requests mid-call."""
     (tmp_path / "docs").mkdir()
     project(tmp_path, ", roots: [docs]", legacy=legacy)
-    assert run(tmp_path, "protocol").stdout.strip() == f"Result: {version}"
-    assert run(tmp_path, "summarize a long text").stdout.startswith("Result: summary: short version of a long text")
-    assert run(tmp_path, "roots").stdout.strip() == f"Result: {(tmp_path / 'docs').resolve().as_uri()}"
-    researched = run(tmp_path, "research the analytical engine").stdout.strip()
-    assert researched == "Result: notes say: the analytical engine was first described in 1843"
-    assert "declined" in run(tmp_path, "confirm 1 Main St").stdout  # no terminal: the form is declined
+    questions = ["protocol", "summarize a long text", "roots", "research the analytical engine", "confirm 1 Main St"]
+    (tmp_path / "q.txt").write_text("\n".join(questions) + "\n")
+    batch = subprocess.run(
+        [PY, "-m", "app", "batch", "q.txt"], cwd=tmp_path, env=clean_env(AGENTDECK_STATE_DIR=str(tmp_path / "state")),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert batch.returncode == 0, batch.stderr
+    rows = [json.loads(line) for line in (tmp_path / "q.results.jsonl").read_text().splitlines()]
+    answers = {row["input"]: row["output"] for row in rows}
+    assert answers["protocol"] == f"Result: {version}"
+    assert answers["summarize a long text"].startswith("Result: summary: short version of a long text")
+    assert answers["roots"] == f"Result: {(tmp_path / 'docs').resolve().as_uri()}"
+    assert (
+        answers["research the analytical engine"]
+        == "Result: notes say: the analytical engine was first described in 1843"
+    )
+    assert "declined" in answers["confirm 1 Main St"]  # no one to ask in a batch: the form is declined
     child = spawn(tmp_path, "confirm 1 Main St")
     child.expect(r"answer\? \[a\]ccept / \[d\]ecline / \[c\]ancel: ")
     child.sendline("a")

@@ -114,6 +114,19 @@ def hosted_rows(deck: Any, agent: str) -> list[dict[str, Any]]:
     return rows
 
 
+def result_lines(result: Any) -> list[str]:
+    """A tool result as `tools call` prints it: text as is, other blocks described (URI, MIME type, size)."""
+    from app.tool_content import describe
+
+    lines = []
+    for block in result.content:
+        text = getattr(block, "text", None)
+        if text is None:
+            text = describe(block) or f"[{block.type}: {getattr(block, 'mime_type', None) or 'content'}]"
+        lines.append(text)
+    return lines
+
+
 def call_tool(config: str | None, server: str, tool: str, args: str, json_out: bool) -> None:
     """Call one tool on one server, without a model; the server's own filters do not apply."""
     try:
@@ -159,13 +172,8 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
             json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False, indent=2)
         )
     else:
-        from app.tool_content import describe
-
         out = stdout()
-        for block in result.content:
-            text = getattr(block, "text", None)
-            if text is None:
-                text = describe(block) or f"[{block.type}: {getattr(block, 'mime_type', None) or 'content'}]"
+        for text in result_lines(result):
             out.print(text, markup=False)
     if result.is_error:
         raise SystemExit(1)
