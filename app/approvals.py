@@ -62,18 +62,37 @@ async def ask(approver: Approver, request: ApprovalRequest) -> tuple[bool, str |
     if log is not None:
         log.approvals += 1
     approved, reason = await approver(request)
+    decision = {"decision": "approved" if approved else "declined", **decided_by(approver, log)}
+    arguments = parse_arguments(request.arguments)
     if not approved:
         record_tool_call(
             request.server or "?",
             request.tool,
-            parse_arguments(request.arguments),
+            arguments,
             ok=False,
             seconds=None,
             declined=True,
             hosted=request.hosted,
             label=request.label,
+            approval=decision,
         )
+    elif log is not None and log.audit is not None:
+        # The server records the call under its own name, not the agent's `server__tool`.
+        tool = request.tool
+        if request.server and tool.startswith(f"{request.server}__"):
+            tool = tool[len(request.server) + 2 :]
+        log.approved.append((tool, arguments, decision))
     return approved, reason
+
+
+def decided_by(approver: Approver, log: Any) -> dict[str, str]:
+    """Who answered: a person (the run's user) or a command-line setting."""
+    if approver is approve_all:
+        return {"by": "--approve yes"}
+    if approver is decline_all:
+        return {"by": "--approve no"}
+    user = getattr(getattr(log, "audit", None), "trail", None)
+    return {"by": user.user if user is not None else "user"}
 
 
 def parse_arguments(arguments: str) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from app.cli_groups import auth_app, config_app, experiment_app, servers_app, tools_app
-from app.cli_shared import CONFIG_HELP, AgentOpt, Command, ConfigOpt, Group, ProgressEveryOpt, arg, opt
+from app.cli_groups import audit_app, auth_app, config_app, experiment_app, servers_app, tools_app
+from app.cli_shared import CONFIG_HELP, AgentOpt, Command, ConfigOpt, Group, ProgressEveryOpt, UserOpt, arg, opt
 
 app = typer.Typer(
     name="agentdeck",
@@ -27,6 +27,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(servers_app, name="servers")
 app.add_typer(tools_app, name="tools")
 app.add_typer(auth_app, name="auth")
+app.add_typer(audit_app, name="audit")
 app.add_typer(experiment_app, name="experiment")
 
 
@@ -135,6 +136,7 @@ def run(
             help="A server asking for input (a form, a URL): ask (default on a terminal) or decline.",
         ),
     ] = None,
+    user: UserOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Ask an agent one question and print its answer.
@@ -146,7 +148,7 @@ def run(
     run_command(
         question, agent=agent, model=model, json_out=json_out, approve=approve.value if approve else None,
         config=config, files=list(files or []), quiet=quiet, elicit=elicit.value if elicit else None,
-        resources=list(resources or []),
+        resources=list(resources or []), user=user,
     )  # fmt: skip
 
 
@@ -163,6 +165,7 @@ def chat(
         Approve | None,
         opt("--approve", metavar="MODE", help="Calls that need approval: ask (default on a terminal), yes, or no."),
     ] = None,
+    user: UserOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Chat with an agent in the terminal.
@@ -173,7 +176,7 @@ def chat(
     """
     from app.commands.chat import chat_command
 
-    chat_command(config, agent, session, new, approve.value if approve else None)
+    chat_command(config, agent, session, new, approve.value if approve else None, user)
 
 
 @app.command(cls=Command)
@@ -207,6 +210,7 @@ def batch(
         str | None, opt("--summary", metavar="PATH", help="Also write the summary as JSON here.")
     ] = None,
     progress_every: ProgressEveryOpt = 10.0,
+    user: UserOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run an agent over every record of a file into JSONL.
@@ -220,7 +224,7 @@ def batch(
     batch_command(
         BatchArgs(
             input, out, agent, concurrency, resume, overwrite, template, id_field, input_field, limit,
-            max_errors, timeout, approve.value if approve else None, summary, progress_every, config,
+            max_errors, timeout, approve.value if approve else None, summary, progress_every, config, user,
         )
     )  # fmt: skip
 

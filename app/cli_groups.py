@@ -1,4 +1,4 @@
-"""The command groups: `config`, `servers`, `tools`, `auth` and `experiment`."""
+"""The command groups: `config`, `servers`, `tools`, `auth`, `audit` and `experiment`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ from typing import Annotated
 
 import typer
 
-from app.cli_shared import Command, ConfigOpt, JsonOpt, ProgressEveryOpt, arg, opt, sub_app
+from app.cli_shared import Command, ConfigOpt, JsonOpt, ProgressEveryOpt, UserOpt, arg, opt, sub_app
 
 config_app = sub_app("Validate, show, convert and describe agents.yaml.\n\nExample: agentdeck config validate")
 servers_app = sub_app("List and check the configured MCP servers.\n\nExample: agentdeck servers check")
 tools_app = sub_app("See and call the tools agents are offered.\n\nExample: agentdeck tools list --agent assistant")
 auth_app = sub_app("Log in to OAuth servers; see or delete saved logins.\n\nExample: agentdeck auth login github")
+audit_app = sub_app(
+    "Read the audit trail: who called which tool, and how it went.\n\n"
+    "Example: agentdeck audit query --since 1h --status error"
+)
 experiment_app = sub_app(
     "Run questions under several variants and compare them.\n\nExample: agentdeck experiment run exp.yaml"
 )
@@ -128,6 +132,7 @@ def tools_call(
     tool: Annotated[str, arg("TOOL", "Tool name.")],
     args: Annotated[str, opt("--args", metavar="JSON", help="Tool arguments as a JSON object.")] = "{}",
     json_out: Annotated[bool, typer.Option("--json", help="Print the raw MCP result as JSON.")] = False,
+    user: UserOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Call one tool directly and print its result.
@@ -136,7 +141,7 @@ def tools_call(
     """
     from app.commands.tools import call_tool
 
-    call_tool(config, server, tool, args, json_out)
+    call_tool(config, server, tool, args, json_out, user)
 
 
 @config_app.command("validate", cls=Command)
@@ -264,3 +269,76 @@ def auth_logout(
     from app.commands.auth import logout
 
     logout(config, server)
+
+
+AuditPathOpt = Annotated[
+    str | None, opt("--path", metavar="FILE", help="Read this trail (.jsonl, or .sqlite) instead of audit.path.")
+]
+SinceOpt = Annotated[
+    str | None, opt("--since", metavar="WHEN", help="Only records from this long ago (30m, 1h, 2d) or this date.")
+]
+
+
+@audit_app.command("tail", cls=Command)
+def audit_tail(
+    lines: Annotated[int, opt("--lines", "-n", metavar="N", help="How many of the last records to show.", min=0)] = 20,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing records as they are written.")] = False,
+    path: AuditPathOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the records as JSON lines.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show the latest records, one per line (-f follows new ones).
+
+    Example: agentdeck audit tail -f
+    """
+    from app.commands.audit import tail_command
+
+    tail_command(config, path, lines, follow, json_out)
+
+
+@audit_app.command("query", cls=Command)
+def audit_query(
+    since: SinceOpt = None,
+    tool: Annotated[str | None, opt("--tool", metavar="GLOB", help="Tool name (glob: 'write_*').")] = None,
+    server: Annotated[str | None, opt("--server", metavar="GLOB", help="Server name (glob).")] = None,
+    status: Annotated[
+        str | None, opt("--status", metavar="STATUS", help="ok, error, declined, unreachable or cancelled.")
+    ] = None,
+    user: Annotated[str | None, opt("--user", metavar="NAME", help="Who made the call.")] = None,
+    agent: Annotated[str | None, opt("--agent", "-a", metavar="GLOB", help="Agent name (glob).")] = None,
+    kind: Annotated[
+        str | None, opt("--kind", metavar="KIND", help="tool_call, model_call, run_start or run_end.")
+    ] = None,
+    run: Annotated[str | None, opt("--run", metavar="ID", help="One run's records.")] = None,
+    limit: Annotated[int | None, opt("--limit", metavar="N", help="Only the last N matches.", min=1)] = None,
+    path: AuditPathOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the records as JSON lines.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Find records by time, tool, server, status, user or run.
+
+    Example: agentdeck audit query --since 1h --tool 'write_*' --status error --user alice
+    """
+    from app.audit.reading import Query, parse_since
+    from app.commands.audit import query_command
+
+    query = Query(parse_since(since) if since else None, kind, server, tool, status, user, agent, run)
+    query_command(config, path, query, limit, json_out)
+
+
+@audit_app.command("stats", cls=Command)
+def audit_stats(
+    since: SinceOpt = None,
+    user: Annotated[str | None, opt("--user", metavar="NAME", help="Only this caller's calls.")] = None,
+    path: AuditPathOpt = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Calls, errors and p50/p95 duration per server and tool.
+
+    Example: agentdeck audit stats --since 1d
+    """
+    from app.audit.reading import Query, parse_since
+    from app.commands.audit import stats_command
+
+    stats_command(config, path, Query(parse_since(since) if since else None, user=user), json_out)

@@ -84,4 +84,12 @@ AgentOpt = Annotated[str | None, opt("--agent", "-a", metavar="NAME", help="Agen
 ProgressEveryOpt = Annotated[
     float, opt("--progress-every", metavar="SECONDS", help="Time between progress lines when not on a terminal.")
 ]
+UserOpt = Annotated[
+    str | None,
+    opt(
+        "--user",
+        metavar="NAME",
+        help="Who is running this, for the audit trail (default: $AGENTDECK_USER, else your login name).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]

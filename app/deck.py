@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from app.audit import open_trail
 from app.build import DeckAgent, build_agents, check_tool_collisions
 from app.config.checks import agent_closure, pick_agent, servers_used
 from app.config.loader import LoadedConfig
@@ -22,6 +24,9 @@ from app.mcp_servers import build_local_server
 from app.providers import Models
 from app.server_requests import Interaction, hooks_for
 from app.startup import EarlyServers
+
+if TYPE_CHECKING:
+    from app.audit.trail import AuditTrail
 
 
 @dataclass
@@ -43,6 +48,11 @@ class DeckOptions:
     # (chat). Their failures are then the caller's to show: nothing is raised for them.
     background: bool = False
     grace: float = 0.3
+    # Record tool calls, model calls and runs in the config's audit trail (commands that run agents or tools),
+    # as this caller (--user) and session.
+    audited: bool = False
+    user: str | None = None
+    session: str | None = None
 
 
 class Deck:
@@ -75,6 +85,7 @@ class Deck:
         self.listings: dict[str, Listing] = {}
         # Agents outside the chosen one's closure that could not be built (all_agents), and why.
         self.unavailable: dict[str, str] = {}
+        self.audit: AuditTrail | None = None
 
     def _agent_names(self) -> list[str]:
         """The agents this deck builds."""
@@ -112,6 +123,9 @@ class Deck:
 
     async def __aenter__(self) -> Deck:
         cfg = self.loaded.config
+        if self.options.audited:
+            # Before anything starts: a run that must be audited never runs unaudited.
+            self.audit = self.models.audit = open_trail(self.loaded, self.options.user, self.options.session)
         if self.options.servers is None:
             self.agent_name = self.interaction.agent = pick_agent(self.loaded, self.options.agent)
         slots = []
@@ -142,6 +156,7 @@ class Deck:
                 await self.pool.open_alongside(self._list_hosted())
         except BaseException:
             await self.pool.close()
+            self.close_audit()
             raise
         try:
             self.servers = self.pool.connected()
@@ -161,12 +176,24 @@ class Deck:
                     await self._check_collisions()
         except BaseException:
             await self.pool.close()
+            self.close_audit()
             raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            await self.pool.close()
+        try:
+            if self.pool is not None:
+                await self.pool.close()
+        finally:
+            self.close_audit()
+
+    def close_audit(self) -> None:
+        """Write out the audit trail; a failure to write it is reported on stderr."""
+        if self.audit is None:
+            return
+        failure, self.audit = self.audit.close(), None
+        if failure:
+            print(f"warning: {failure}", file=sys.stderr)
 
     @property
     def agent(self) -> DeckAgent:

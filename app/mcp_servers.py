@@ -313,7 +313,7 @@ class _DeckServer:
 
     async def call_tool(self, tool_name: str, arguments: dict[str, Any] | None, meta: Any = None) -> Any:
         started = time.perf_counter()
-        ok, error = False, None
+        ok, error, result = False, None, None
         try:
             call = super().call_tool  # type: ignore[misc]
             repeatable = self._deck_repeatable(tool_name)
@@ -329,7 +329,9 @@ class _DeckServer:
         finally:
             seconds = time.perf_counter() - started
             lost = not ok and self.down is not None
-            record_tool_call(self.name, tool_name, arguments or {}, ok, seconds, error=error, unreachable=lost)
+            record_tool_call(
+                self.name, tool_name, arguments or {}, ok, seconds, error=error, unreachable=lost, result=result
+            )
 
 
 def _cause(exc: BaseException) -> str:

@@ -29,6 +29,8 @@ class Models:
         self.model_override = model_override
         self._clients: dict[str, Any] = {}
         self._offline: dict[str, Model] = {}
+        # An app.audit.trail.AuditTrail when the config asks for one: every model request is then recorded.
+        self.audit: Any = None
 
     def provider_name(self, agent_name: str) -> str:
         """The provider an agent will use (after auto resolution)."""
@@ -61,6 +63,15 @@ class Models:
         return self._model(name, config, model_name), label
 
     def _model(self, name: str, provider: ProviderConfig, model_name: str) -> Model:
+        model = self._unaudited(name, provider, model_name)
+        if self.audit is None:
+            return model
+        from app.audit.model import AuditedModel
+
+        shown = "offline" if isinstance(provider, OfflineProviderConfig) else model_name
+        return AuditedModel(model, f"{name}/{shown}", self.audit)
+
+    def _unaudited(self, name: str, provider: ProviderConfig, model_name: str) -> Model:
         if isinstance(provider, OfflineProviderConfig):
             return self._offline_model(name, provider)
         client = self._client(name, provider)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,43 @@ def add_sampling(usage: dict[str, int], sampled: dict[str, int]) -> dict[str, in
     return usage
 
 
+class _RunAudit:
+    """The run_end record of one run: its outcome when it finished, else how it stopped."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.done = False
+
+    def finish(self, output: str, usage: dict[str, int], last_agent: str) -> None:
+        """The run answered."""
+        if self.run is not None and not self.done:
+            self.run.end("ok", output, usage, last_agent=last_agent)
+        self.done = True
+
+    def fail(self, status: str, error: str | None = None) -> None:
+        """The run stopped without an answer: error or cancelled."""
+        if self.run is not None and not self.done:
+            self.run.end(status, error=error)
+        self.done = True
+
+
+@contextlib.contextmanager
+def audited_run(deck: Deck, agent: str, question: Any, log: ToolCallLog, row: str | None) -> Iterator[_RunAudit]:
+    """Attribute a run's records to a new audit run (when the deck has a trail): run_start, then run_end."""
+    run = deck.audit.run(agent, row) if deck.audit is not None else None
+    log.audit = run
+    state = _RunAudit(run)
+    if run is not None:
+        run.start(question)
+    try:
+        yield state
+    except BaseException as exc:
+        cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+        state.fail("cancelled" if cancelled else "error", None if cancelled else str(exc))
+        raise
+    state.fail("error", "the run stopped without an answer")
+
+
 # (agent, input, log, max_turns, run_config) -> the finished run result; the default runs unstreamed.
 Driver = Callable[[Any, Any, ToolCallLog, int, Any], Awaitable[Any]]
 
@@ -81,6 +119,7 @@ async def run_question(
     approver: Approver,
     log: ToolCallLog | None = None,
     drive: Driver | None = None,
+    row: str | None = None,
 ) -> RunOutcome:
     """Run `question` on the deck's agent until it answers; approvals go through `approver`.
 
@@ -97,7 +136,7 @@ async def run_question(
     traced = configure(deck.loaded, deck.agents)
     run_config = RunConfig(tracing_disabled=not traced, workflow_name="agentdeck run")
     started = time.perf_counter()
-    with recording(log) as log:
+    with recording(log) as log, audited_run(deck, agent.name, question, log, row) as audit:
         try:
             if drive is None:
                 result = await _run_unstreamed(agent, question, approver, deck, config.max_turns, run_config)
@@ -107,9 +146,10 @@ async def run_question(
             raise
         except Exception as exc:  # noqa: BLE001 - rendered as one clear line by the CLI
             raise RunError(describe_run_error(exc)) from exc
-    output = result.final_output
-    text = output if isinstance(output, str) else json.dumps(output, default=str)
-    usage = add_sampling(usage_dict(result.context_wrapper.usage), deck.interaction.take_usage())
+        output = result.final_output
+        text = output if isinstance(output, str) else json.dumps(output, default=str)
+        usage = add_sampling(usage_dict(result.context_wrapper.usage), deck.interaction.take_usage())
+        audit.finish(text, usage, result.last_agent.name)
     prices = PriceTable(deck.loaded.config.defaults.prices)
     return RunOutcome(
         output=text,

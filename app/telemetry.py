@@ -26,11 +26,13 @@ class ToolCallRecord:
     via: str | None = None
     # The call failed because its server could not be reached (not because the tool failed).
     unreachable: bool = field(default=False, compare=False)
+    # Who approved or declined the call ({"decision", "by"}), for the audit trail; None when none was asked.
+    approval: dict[str, str] | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The `run --json` shape of one call."""
         out = asdict(self)
-        for key in ("error", "label", "item_id", "via", "unreachable"):
+        for key in ("error", "label", "item_id", "via", "unreachable", "approval"):
             out.pop(key)
         if self.error is not None:
             out["error"] = self.error
@@ -61,6 +63,18 @@ class ToolCallLog:
     calls: list[ToolCallRecord] = field(default_factory=list)
     approvals: int = 0
     warnings: list[str] = field(default_factory=list)
+    # The run's audit records (an app.audit.trail.AuditRun) when the config asks for an audit trail.
+    audit: Any = None
+    # Approvals granted and not yet matched to the call they allowed: (tool, arguments, decision).
+    approved: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+
+    def take_approval(self, tool: str, arguments: dict[str, Any]) -> dict[str, str] | None:
+        """The approval given for this call, if one was asked (each approval matches one call)."""
+        for i, (name, args, decision) in enumerate(self.approved):
+            if name == tool and args == arguments:
+                del self.approved[i]
+                return decision
+        return None
 
 
 _current: contextvars.ContextVar[ToolCallLog | None] = contextvars.ContextVar("agentdeck_tool_calls", default=None)
@@ -118,24 +132,20 @@ def record_tool_call(
     label: str | None = None,
     item_id: str | None = None,
     unreachable: bool = False,
+    result: Any = None,
+    approval: dict[str, str] | None = None,
 ) -> None:
-    """Add a call (local, hosted, or declined) to the active log, if any."""
+    """Add a call (local, hosted, or declined) to the active log, if any, and to its audit trail."""
     log = _current.get()
-    if log is not None:
-        duration = None if seconds is None else seconds * 1000
-        log.calls.append(
-            ToolCallRecord(
-                server,
-                tool,
-                dict(arguments),
-                ok,
-                duration,
-                declined,
-                error,
-                hosted,
-                label,
-                item_id,
-                _via.get(),
-                unreachable,
-            )
-        )
+    if log is None:
+        return
+    duration = None if seconds is None else seconds * 1000
+    if approval is None and not declined:
+        approval = log.take_approval(tool, dict(arguments))
+    record = ToolCallRecord(
+        server, tool, dict(arguments), ok, duration, declined, error, hosted, label, item_id, _via.get(), unreachable,
+        approval,
+    )  # fmt: skip
+    log.calls.append(record)
+    if log.audit is not None:
+        log.audit.tool_call(record, result)

@@ -201,6 +201,8 @@ def test_run_json_shows_hosted_calls_and_the_exact_tool_config_sent(project):
 
 def test_run_approvals_of_hosted_calls_follow_the_approve_policy(project):
     crm = project["crm"]
+    config = project["dir"] / "agents.yaml"
+    config.write_text(config.read_text() + "audit: {path: audit.jsonl, include_results: preview}\n")
     yes = run_cli("run", "email of 8 to yes8@example.com", "--json", "--approve", "yes", cwd=project["dir"])
     doc = json.loads(yes.out)
     assert doc["output"] == "Changed to yes8@example.com." and doc["approvals"] == 1
@@ -224,6 +226,15 @@ def test_run_approvals_of_hosted_calls_follow_the_approve_policy(project):
     assert crm.customer(9)["email"] != "no9@example.com"
     requests = project["fake"].requests()
     assert requests[-1]["input"][-1] == "mcp_approval_response"  # the SDK answered OpenAI's request
+    # The audit trail has both hosted calls, with who decided and what OpenAI's call returned.
+    audit = [json.loads(line) for line in (project["dir"] / "audit.jsonl").read_text().splitlines()]
+    calls = [r for r in audit if r["kind"] == "tool_call"]
+    assert [(r["tool"], r["status"], r["hosted"], r["approval"]) for r in calls] == [
+        ("update_customer_email", "ok", True, {"decision": "approved", "by": "--approve yes"}),
+        ("update_customer_email", "declined", True, {"decision": "declined", "by": "--approve no"}),
+    ]
+    assert "yes8@example.com" in calls[0]["result"]["preview"]
+    assert crm.token not in (project["dir"] / "audit.jsonl").read_text()
 
 
 def test_offline_model_emulates_hosted_servers_in_process(project):

@@ -89,7 +89,7 @@ async def run_row(deck: Deck, row: InputRow, approver: Approver, timeout: float 
     log = ToolCallLog()
     started = time.perf_counter()
     try:
-        outcome = await asyncio.wait_for(run_question(deck, row.input, approver, log), timeout)
+        outcome = await asyncio.wait_for(run_question(deck, row.input, approver, log, row=str(row.id)), timeout)
     except TimeoutError:
         result.update(status="timeout", error=f"no answer within {timeout:g} s (--timeout)")
     except asyncio.CancelledError:

@@ -20,7 +20,7 @@ from app.chat.servers import reconnect, show_servers, wait_for_servers
 from app.chat.store import SessionStore, new_session_name
 from app.chat.view import TurnDisplay, TurnView, keys_unechoed, stream_run
 from app.deck import Deck
-from app.runner import describe_run_error
+from app.runner import audited_run, describe_run_error, usage_dict
 from app.telemetry import ToolCallLog, recording
 
 
@@ -268,7 +268,7 @@ class ChatApp:
         )
         max_turns = self.deck.loaded.config.agents[self.agent_name].max_turns
         echo = keys_unechoed(sys.stdin) if self.interactive else contextlib.nullcontext()
-        with recording() as log, echo:
+        with recording() as log, echo, audited_run(self.deck, self.agent_name, turn_input, log, None) as audit:
             try:
                 stream = await stream_run(
                     agent,
@@ -284,14 +284,22 @@ class ChatApp:
                     display.stream.cancel()
                 view.flush()
                 self.console.print("turn cancelled; nothing from it was saved", style="yellow")
+                audit.fail("cancelled")
                 return
             except Exception as exc:  # noqa: BLE001 - a failed turn is shown, the chat goes on
                 view.flush()
                 self.console.print(render.error(describe_run_error(exc)))
+                audit.fail("error", describe_run_error(exc))
                 return
             finally:
                 self.view = None
                 self.deck.interaction.progress = None
+            final = stream.final_output
+            audit.finish(
+                final if isinstance(final, str) else json.dumps(final, default=str),
+                usage_dict(stream.context_wrapper.usage),
+                stream.last_agent.name,
+            )
         self.attachments = []  # sent with this message, which is now part of the conversation
         self.nested.update(display.nested_calls)
         for warning in log.warnings:

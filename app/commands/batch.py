@@ -31,6 +31,7 @@ class BatchArgs:
     summary: str | None = None
     progress_every: float = 10.0
     config: str | None = None
+    user: str | None = None
 
 
 def default_out(input_path: Path) -> Path:
@@ -96,7 +97,10 @@ def batch_command(args: BatchArgs) -> None:
 
     async def go() -> None:
         started = time.perf_counter()
-        async with opened_deck(loaded, args.agent, status_console=status_console()) as deck:
+        session = f"batch:{spec.path.name}"
+        async with opened_deck(
+            loaded, args.agent, status_console=status_console(), audited=True, user=args.user, session=session
+        ) as deck:
             stats.startup_s = time.perf_counter() - started
             stats.model = deck.models.model_name(deck.agent.name)
             for warning in deck.warnings():

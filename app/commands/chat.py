@@ -8,7 +8,9 @@ from app.commands.common import load, run_async, status_console, stderr
 from app.errors import UsageError
 
 
-def chat_command(config: str | None, agent: str | None, session: str | None, new: bool, approve: str | None) -> None:
+def chat_command(
+    config: str | None, agent: str | None, session: str | None, new: bool, approve: str | None, user: str | None = None
+) -> None:
     """Connect once, then chat until /exit, Ctrl-D or the end of standard input."""
     from rich.console import Console
 
@@ -31,8 +33,9 @@ def chat_command(config: str | None, agent: str | None, session: str | None, new
         # Every agent can be switched to, so the deck builds them all (sharing the connected servers). On a
         # terminal the prompt comes up while slow servers are still starting; over a pipe all are waited for.
         async with opened_deck(
-            loaded, agent, status_console=status_console(interactive), all_agents=True, background=interactive
-        ) as deck:
+            loaded, agent, status_console=status_console(interactive), all_agents=True, background=interactive,
+            audited=True, user=user, session=f"chat:{name}",
+        ) as deck:  # fmt: skip
             from app.chat.app import ChatApp
             from app.chat.loop import interactive_loop, pipe_loop
             from app.chat.servers import LateServers, failed_at_start

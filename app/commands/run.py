@@ -70,6 +70,7 @@ def run_command(
     quiet: bool = False,
     elicit: str | None = None,
     resources: list[str] | None = None,
+    user: str | None = None,
 ) -> None:
     """Load, connect, run and print: streamed with tool panels on a terminal, the answer alone otherwise."""
     from app.attachments import load_attachment, user_message
@@ -82,7 +83,9 @@ def run_command(
     streamed = not json_out and not quiet and sys.stdout.isatty()
 
     async def go() -> None:
-        async with opened_deck(loaded, agent, status_console=status_console(not quiet), model_override=model) as deck:
+        async with opened_deck(
+            loaded, agent, status_console=status_console(not quiet), model_override=model, audited=True, user=user
+        ) as deck:
             deck.interaction.asker = asker
             for warning in deck.warnings():
                 stderr().print(f"[yellow]warning:[/] {warning}")

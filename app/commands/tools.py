@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
+
+from rich.markup import escape
 
 from app.commands.common import load, run_async, stderr, stdout
 from app.config.loader import did_you_mean
 from app.config.models import HostedServerConfig
 from app.errors import ToolCallError, UsageError
 from app.filters import is_destructive, is_read_only
+from app.telemetry import record_tool_call, recording
 from app.toolbox import Toolbox
 
 
@@ -127,7 +131,7 @@ def result_lines(result: Any) -> list[str]:
     return lines
 
 
-def call_tool(config: str | None, server: str, tool: str, args: str, json_out: bool) -> None:
+def call_tool(config: str | None, server: str, tool: str, args: str, json_out: bool, user: str | None = None) -> None:
     """Call one tool on one server, without a model; the server's own filters do not apply."""
     try:
         arguments = json.loads(args)
@@ -146,6 +150,10 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
     if isinstance(interaction.asker, TerminalAsker) and line is not None:
         interaction.asker.pause = line.clear
 
+    from app.audit import open_trail
+
+    trail = open_trail(loaded, user, "tools call")  # before any server starts: nothing runs unaudited
+
     async def go() -> Any:
         async with Toolbox(loaded, [server], probe_hosted=False, interaction=interaction) as box:
             srv = box.server(server)
@@ -158,15 +166,27 @@ def call_tool(config: str | None, server: str, tool: str, args: str, json_out: b
                     f"server '{server}' has no tool '{tool}'{did_you_mean(tool, set(names))}",
                     hint=f"`agentdeck tools list --server {server}` lists its tools",
                 )
-            try:
-                return await srv.call_tool(tool, arguments)
-            except Exception as exc:  # noqa: BLE001 - transport and protocol errors become one line
-                raise ToolCallError(f"calling {server}.{tool} failed: {_cause(exc, box)}") from None
-            finally:
-                if line is not None:
-                    line.clear()
+            with recording() as log:
+                log.audit = trail.run(None) if trail is not None else None
+                started = time.perf_counter()
+                try:
+                    result = await srv.call_tool(tool, arguments)
+                except Exception as exc:  # noqa: BLE001 - transport and protocol errors become one line
+                    cause = _cause(exc, box)
+                    record_tool_call(server, tool, arguments, False, time.perf_counter() - started, error=cause)
+                    raise ToolCallError(f"calling {server}.{tool} failed: {cause}") from None
+                finally:
+                    if line is not None:
+                        line.clear()
+                seconds = time.perf_counter() - started
+                record_tool_call(server, tool, arguments, not result.is_error, seconds, result=result)
+                return result
 
-    result = run_async(go())
+    try:
+        result = run_async(go())
+    finally:
+        if trail is not None and (failure := trail.close()):
+            stderr().print(f"[yellow]warning:[/] {escape(failure)}")
     if json_out:
         print(
             json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False, indent=2)

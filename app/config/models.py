@@ -5,16 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from app.config.governance import AuditConfig
+from app.config.models_base import Strict
 
 FILTER_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-
-
-class Strict(BaseModel):
-    """Base for every config model: unknown keys are errors, numbers are finite (no .inf or .nan)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _check_name(name: str) -> str:
@@ -382,6 +379,7 @@ class Config(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     servers: dict[Name, ServerConfig] = Field(default_factory=dict)
     agents: dict[Name, AgentConfig] = Field(min_length=1)
+    audit: AuditConfig | None = None
 
 
 def _check_http_url(value: str) -> str:

@@ -105,6 +105,24 @@ def _redact_text(text: str, known: list[str]) -> str:
     return text
 
 
+def mask_known(value: Any, secrets: Iterable[str]) -> Any:
+    """A copy of `value` with only the given secret values (and well-known key shapes) masked."""
+    known = _known(secrets)
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, Mapping):
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(v) for v in item]
+        if isinstance(item, str):
+            for secret in known:
+                item = item.replace(secret, MASK)
+            return _TOKEN_SHAPES.sub(MASK, item)
+        return item
+
+    return walk(value)
+
+
 def redact_url(url: str) -> str:
     """A URL with the password of its userinfo and every query value masked."""
     from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit

@@ -81,7 +81,7 @@ async def open_decks(stack: AsyncExitStack, plans: list[VariantPlan]) -> dict[st
     """Every variant's deck, connected at the same time; errors name the variant."""
 
     async def enter(plan: VariantPlan) -> Deck:
-        deck = Deck(plan.loaded, DeckOptions(agent=plan.agent))
+        deck = Deck(plan.loaded, DeckOptions(agent=plan.agent, audited=True, session=f"experiment:{plan.name}"))
         await deck.__aenter__()
         return deck
 

@@ -51,6 +51,7 @@ class HostedCallRecorder(AgentHooks[Any]):
                 hosted=True,
                 label=item.server_label,
                 item_id=item.id,
+                result=None if failed else item.output,
             )
 
     def server(self, label: str) -> str:
