@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from app.cli_groups import audit_app, auth_app, config_app, experiment_app, servers_app, tools_app
+from app.cli_groups import audit_app, auth_app, config_app, experiment_app, gateway_app, servers_app, tools_app
 from app.cli_shared import CONFIG_HELP, AgentOpt, Command, ConfigOpt, Group, ProgressEveryOpt, UserOpt, arg, opt
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(servers_app, name="servers")
 app.add_typer(tools_app, name="tools")
 app.add_typer(auth_app, name="auth")
 app.add_typer(audit_app, name="audit")
+app.add_typer(gateway_app, name="gateway")
 app.add_typer(experiment_app, name="experiment")
 
 

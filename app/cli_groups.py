@@ -1,4 +1,4 @@
-"""The command groups: `config`, `servers`, `tools`, `auth`, `audit` and `experiment`."""
+"""The command groups: `config`, `servers`, `tools`, `auth`, `audit`, `gateway` and `experiment`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ audit_app = sub_app(
     "Read the audit trail: who called which tool, and how it went.\n\n"
     "Example: agentdeck audit query --since 1h --status error"
 )
+gateway_app = sub_app(
+    "One governed MCP endpoint over many servers, per-caller tools.\n\nExample: agentdeck gateway serve"
+)
+gateway_token_app = sub_app(
+    "Give callers of the gateway their tokens.\n\nExample: agentdeck gateway token add alice --profile support"
+)
+gateway_app.add_typer(gateway_token_app, name="token")
 experiment_app = sub_app(
     "Run questions under several variants and compare them.\n\nExample: agentdeck experiment run exp.yaml"
 )
@@ -201,16 +208,28 @@ def config_export(
     format: Annotated[
         ExportFormat, opt("--format", metavar="FORMAT", help="Output format: claude (mcpServers JSON).")
     ] = ExportFormat.claude,
+    gateway: Annotated[
+        str | None,
+        opt(
+            "--gateway", metavar="URL", help="Point the client at this gateway profile (http://HOST:PORT/mcp/PROFILE)."
+        ),
+    ] = None,
+    token_env: Annotated[
+        str, opt("--token-env", metavar="VAR", help="The variable the client reads the gateway token from.")
+    ] = "AGENTDECK_GATEWAY_TOKEN",
     config: ConfigOpt = None,
 ) -> None:
-    """Export the local servers as mcpServers JSON.
+    """Export the local servers (or a gateway profile) as mcpServers JSON.
 
-    The JSON Claude Desktop and Cursor read; secrets stay ${VAR} references.
+    The JSON Claude Desktop, Cursor and VS Code read; secrets stay ${VAR} references.
 
-    Example: agentdeck config export --format claude
+    Example: agentdeck config export --format claude --gateway http://127.0.0.1:8900/mcp/support
     """
-    from app.commands.config import export
+    from app.commands.config import export, export_gateway
 
+    if gateway is not None:
+        export_gateway(gateway, token_env)
+        return
     export(config, format.value)
 
 
@@ -342,3 +361,41 @@ def audit_stats(
     from app.commands.audit import stats_command
 
     stats_command(config, path, Query(parse_since(since) if since else None, user=user), json_out)
+
+
+@gateway_app.command("serve", cls=Command)
+def gateway_serve(
+    host: Annotated[str | None, opt("--host", metavar="HOST", help="Address to bind (default: gateway.host).")] = None,
+    port: Annotated[
+        int | None, opt("--port", metavar="PORT", help="Port (default: gateway.port; 0 picks a free one).")
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        opt("--allow-host", metavar="NAME", help="Another Host/Origin name to accept (a proxy in front; repeatable)."),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve each gateway profile at /mcp/PROFILE until interrupted.
+
+    Example: agentdeck gateway serve --port 8900
+    """
+    from app.commands.gateway import serve_gateway
+
+    serve_gateway(config, host, port, list(allow_host or []))
+
+
+@gateway_token_app.command("add", cls=Command)
+def gateway_token_add(
+    name: Annotated[str, arg("NAME", "The caller's name (it appears in the audit trail and metrics).")],
+    profile: Annotated[
+        list[str] | None, opt("--profile", "-p", metavar="PROFILE", help="A profile it may use (repeatable).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a caller and print its new token (once; only its hash is kept).
+
+    Example: agentdeck gateway token add alice --profile support
+    """
+    from app.commands.gateway import token_add
+
+    token_add(config, name, list(profile or []))

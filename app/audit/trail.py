@@ -68,9 +68,14 @@ class AuditTrail:
         self._regexes = [re.compile(p[1:-1], re.IGNORECASE) for p in config.redact if is_regex(p)]
         self.writer = AuditWriter(path, config.format, config.rotate)
 
-    def run(self, agent: str | None, row: str | None = None) -> AuditRun:
-        """A new run (one question, one chat turn, one batch row) to attribute records to."""
-        return AuditRun(self, agent, row)
+    def run(
+        self, agent: str | None, row: str | None = None, user: str | None = None, session: str | None = None
+    ) -> AuditRun:
+        """A new run (a question, a chat turn, a batch row, a gateway call) to attribute records to.
+
+        `user` and `session` replace the trail's own (the gateway's callers are many).
+        """
+        return AuditRun(self, agent, row, user, session)
 
     def emit(self, kind: str, fields: dict[str, Any]) -> None:
         """Queue one record with the trail's identity."""
@@ -122,15 +127,20 @@ class AuditTrail:
 class AuditRun:
     """The records of one run, sharing its id."""
 
-    def __init__(self, trail: AuditTrail, agent: str | None, row: str | None) -> None:
+    def __init__(
+        self, trail: AuditTrail, agent: str | None, row: str | None, user: str | None = None, session: str | None = None
+    ) -> None:
         self.trail = trail
         self.agent = agent
         self.row = row
+        self.user = user
+        self.session = session
         self.id = uuid.uuid4().hex
         self._started = time.perf_counter()
 
     def _emit(self, kind: str, fields: dict[str, Any]) -> None:
-        self.trail.emit(kind, {"run_id": self.id, "agent": self.agent, "row": self.row, **fields})
+        who = {"user": self.user, "session": self.session}
+        self.trail.emit(kind, {**who, "run_id": self.id, "agent": self.agent, "row": self.row, **fields})
 
     def start(self, question: Any) -> None:
         """The run begins."""
@@ -163,6 +173,11 @@ class AuditRun:
             "via": record.via,
         }
         self._emit("tool_call", fields)
+
+    def denied(self, tool: str, arguments: Any, reason: str, status: str = "denied") -> None:
+        """A call refused before it reached any server (the gateway's per-caller rules and rate limits)."""
+        self._emit("tool_call", {"tool": tool, "status": status, "arguments": self.trail.arguments(arguments),
+                                 "error": reason})  # fmt: skip
 
     def _error(self, record: Any, result: Any) -> str | None:
         """Why a call failed: the transport's error, else the start of the tool's error result."""

@@ -86,6 +86,26 @@ def export(config: str | None, fmt: str) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
+def export_gateway(url: str, token_env: str) -> None:
+    """mcpServers JSON with one entry: a gateway profile, its token read from `token_env`."""
+    import re
+    from urllib.parse import urlsplit
+
+    from app.errors import UsageError
+
+    parts = urlsplit(url)
+    match = re.fullmatch(r"/mcp/([A-Za-z][A-Za-z0-9_-]{0,63})/?", parts.path)
+    if parts.scheme not in ("http", "https") or not parts.netloc or match is None:
+        raise UsageError(
+            f"--gateway {url!r} is not a gateway profile URL",
+            hint="use http://HOST:PORT/mcp/PROFILE, as `agentdeck gateway serve` prints it",
+        )
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+        raise UsageError(f"--token-env {token_env!r} is not an environment variable name")
+    entry = {"type": "http", "url": url, "headers": {"Authorization": f"Bearer ${{{token_env}}}"}}
+    print(json.dumps({"mcpServers": {f"agentdeck-{match.group(1)}": entry}}, indent=2))
+
+
 def _with_literal_secrets(doc: dict[str, Any]) -> list[str]:
     """Exported servers holding a secret written out as a value, not a ${VAR} reference."""
     from app.config.redact import secret_values

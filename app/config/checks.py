@@ -231,6 +231,16 @@ def check_references(loaded: LoadedConfig) -> None:
             hint=f"'{nesting[1]}', used as a tool by '{nesting[0]}', can lead back to it, so tool calls would nest "
             "without end (handoff cycles alone are fine); remove one of the links",
         )
+    if cfg.gateway is not None:
+        for i, server in enumerate(cfg.gateway.servers):
+            if server not in servers:
+                fail(("gateway", "servers", i), f"unknown server '{server}'{did_you_mean(server, servers)}")
+            if runs_hosted(cfg.servers[server]):
+                fail(
+                    ("gateway", "servers", i),
+                    f"server '{server}' is handed to OpenAI (hosted), so the gateway cannot connect to it",
+                    hint="serve only stdio, sse and streamable_http servers that agentdeck connects to itself",
+                )
 
 
 def check_rules_file(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The governance sections of agents.yaml: `audit:` (and, later, `gateway:`)."""
+"""The governance sections of agents.yaml: `audit:` and `gateway:`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from app.config.models_base import Strict
+
+_PROFILE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_SHA256 = r"^[0-9a-f]{64}$"
 
 
 class AuditRotate(Strict):
@@ -53,3 +56,69 @@ class AuditConfig(Strict):
 def is_regex(pattern: str) -> bool:
     """`/.../` patterns are regular expressions; everything else is a glob."""
     return len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/")
+
+
+class Globs(Strict):
+    """allow/block globs on tool names (each matches the prefixed `server__tool` or the tool's own name)."""
+
+    allow: list[str] | None = None
+    block: list[str] | None = None
+
+
+class GatewayProfile(Strict):
+    """A named subset of the upstreams' tools, served at /mcp/<profile>."""
+
+    description: str | None = None
+    servers: list[str] | None = None  # default: every upstream
+    tools: Globs | None = None
+    policy: Literal["read_only", "no_destructive"] | None = None
+
+
+class RateLimit(Strict):
+    """`calls` per `per` seconds, as a token bucket (a burst of up to `calls`, refilled evenly)."""
+
+    calls: int = Field(ge=1)
+    per: float = Field(default=60.0, gt=0, le=86400)
+
+
+class GatewayIdentity(Strict):
+    """A caller: the SHA-256 of its bearer token, the profiles it may use, and its own allow/block."""
+
+    token_sha256: str = Field(pattern=_SHA256)
+    profiles: list[str] = Field(min_length=1)
+    tools: Globs | None = None
+    rate: RateLimit | None = None  # all its tool calls together
+    tool_rates: dict[str, RateLimit] = Field(default_factory=dict)  # per tool (glob on either name)
+
+
+class GatewayConfig(Strict):
+    """One governed MCP endpoint over several servers of `servers:`."""
+
+    servers: list[str] = Field(min_length=1)
+    separator: str = Field(default="__", min_length=1, max_length=4, pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8900, ge=0, le=65535)
+    profiles: dict[str, GatewayProfile] = Field(min_length=1)
+    identities: dict[str, GatewayIdentity] = Field(default_factory=dict)
+    # More identities, written by `agentdeck gateway token add` (default: gateway-tokens.json in the state directory).
+    tokens_file: str | None = None
+
+    @field_validator("profiles")
+    @classmethod
+    def _profile_names(cls, value: dict[str, GatewayProfile]) -> dict[str, GatewayProfile]:
+        for name in value:
+            if not _PROFILE.match(name):
+                raise ValueError(f"profile name {name!r} may use only letters, digits, '-' and '_' (it is a URL path)")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        for name, profile in self.profiles.items():
+            for server in profile.servers or []:
+                if server not in self.servers:
+                    raise ValueError(f"profile {name!r} names server {server!r}, which is not in gateway.servers")
+        for who, identity in self.identities.items():
+            for profile_name in identity.profiles:
+                if profile_name not in self.profiles:
+                    raise ValueError(f"identity {who!r} names profile {profile_name!r}, which gateway.profiles lacks")
+        return self

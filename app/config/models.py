@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from app.config.governance import AuditConfig
+from app.config.governance import AuditConfig, GatewayConfig
 from app.config.models_base import Strict
 
 FILTER_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -380,6 +380,7 @@ class Config(Strict):
     servers: dict[Name, ServerConfig] = Field(default_factory=dict)
     agents: dict[Name, AgentConfig] = Field(min_length=1)
     audit: AuditConfig | None = None
+    gateway: GatewayConfig | None = None
 
 
 def _check_http_url(value: str) -> str:

@@ -1,0 +1,210 @@
+"""The gateway's ASGI app: bearer auth, one MCP endpoint per profile, health and metrics.
+
+Each profile is a low-level MCP server at /mcp/<profile> (streamable HTTP). Every request is
+authenticated again (a session id is not a credential), and every list and call is answered for the
+identity that sent it, so one endpoint serves different tool sets to different callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+from mcp import types
+from mcp.server.lowlevel import Server
+
+from app.config.governance import GatewayConfig
+from app.config.loader import LoadedConfig
+from app.gateway.limits import Limiter
+from app.gateway.metrics import Metrics
+from app.gateway.tokens import Identities, Identity
+from app.gateway.upstreams import Upstream, UpstreamDown, check_collisions, visible
+from app.telemetry import ToolCallRecord
+
+IDENTITY = "agentdeck.identity"
+
+
+class Gateway:
+    """Upstreams, identities, one MCP server per profile, and the audit trail, as one ASGI app."""
+
+    def __init__(self, loaded: LoadedConfig, identities: Identities, trail: Any = None) -> None:
+        from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        assert loaded.config.gateway is not None
+        self.config: GatewayConfig = loaded.config.gateway
+        self.identities = identities
+        self.trail = trail
+        self.metrics = Metrics()
+        self.limiter = Limiter()
+        self.upstreams = {name: Upstream(loaded, name) for name in self.config.servers}
+        # Host/Origin are checked exactly by servers.serving.HostGuard in front of this app.
+        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        self.managers = {
+            name: StreamableHTTPSessionManager(app=self._server(name), security_settings=security)
+            for name in self.config.profiles
+        }
+        self.endpoints = {name: StreamableHTTPASGIApp(m) for name, m in self.managers.items()}
+        self.failure: Exception | None = None  # why start-up failed, for the command to report
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        """Connect every upstream (a down one is reported, not fatal) and start the session managers."""
+        await asyncio.gather(*(u.connect() for u in self.upstreams.values()))
+        stack.push_async_callback(self._close_upstreams)
+        clash = check_collisions(self.config, self.upstreams)
+        if clash:
+            from app.errors import ConfigError
+
+            raise ConfigError(f"gateway: {clash}", hint="set gateway.separator to something the tool names do not use")
+        for manager in self.managers.values():
+            await stack.enter_async_context(manager.run())
+
+    async def _close_upstreams(self) -> None:
+        await asyncio.gather(*(u.close() for u in self.upstreams.values()))
+
+    def status(self) -> dict[str, str | None]:
+        """Each upstream and why it is down (None when up)."""
+        return {name: u.down for name, u in self.upstreams.items()}
+
+    def _server(self, profile_name: str) -> Server[Any]:
+        profile = self.config.profiles[profile_name]
+
+        async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+            identity = _identity(ctx)
+            exposed = visible(self.config, self.upstreams, profile, identity)
+            return types.ListToolsResult(tools=[e.tool.model_copy(update={"name": e.name}) for e in exposed.values()])
+
+        async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+            identity = _identity(ctx)
+            exposed = visible(self.config, self.upstreams, profile, identity).get(params.name)
+            if exposed is None:
+                self.metrics.reject("tool_not_allowed", identity.name)
+                self._audit_refused(identity, profile_name, params)
+                return _error(
+                    f"tool '{params.name}' is not available to '{identity.name}' on profile '{profile_name}'"
+                )  # fmt: skip
+            refusal = self.limiter.check(identity, exposed.name, exposed.tool.name)
+            if refusal is not None:
+                self.metrics.reject("rate_limited", identity.name)
+                self._audit_refused(identity, profile_name, params, refusal, "rate_limited")
+                return _error(refusal)
+            return await self._call(identity, profile_name, exposed.server, exposed.tool.name, params)
+
+        from app.mcp_client import client_info
+
+        return Server(f"agentdeck-gateway/{profile_name}", version=client_info().version, on_list_tools=list_tools,
+                      on_call_tool=call_tool)  # fmt: skip
+
+    async def _call(
+        self, identity: Identity, profile: str, server: str, tool: str, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        arguments = dict(params.arguments or {})
+        started = time.perf_counter()
+        result: Any = None
+        error: str | None = None
+        try:
+            result = await self.upstreams[server].call(tool, arguments)
+        except UpstreamDown as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - the caller gets an error result, the gateway goes on
+            from app.connect import describe_exception
+
+            error = f"calling {server}/{tool} failed: {describe_exception(exc)}"
+        seconds = time.perf_counter() - started
+        ok = error is None and not getattr(result, "is_error", False)
+        status = "ok" if ok else "unreachable" if isinstance(error, str) and "unavailable" in error else "error"
+        self.metrics.call(server, tool, identity.name, status, seconds)
+        if self.trail is not None:
+            record = ToolCallRecord(server, tool, arguments, ok, seconds * 1000, error=error,
+                                    unreachable=status == "unreachable")  # fmt: skip
+            self.trail.run(None, user=identity.name, session=f"gateway:{profile}").tool_call(record, result)
+        return result if error is None else _error(error)
+
+    def _audit_refused(
+        self,
+        identity: Identity,
+        profile: str,
+        params: types.CallToolRequestParams,
+        reason: str = "not allowed for this identity and profile",
+        status: str = "denied",
+    ) -> None:
+        if self.trail is not None:
+            run = self.trail.run(None, user=identity.name, session=f"gateway:{profile}")
+            run.denied(params.name, dict(params.arguments or {}), reason, status)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"].rstrip("/")
+        if path == "/healthz":
+            status = self.status()
+            body = {"status": "ok" if not any(status.values()) else "degraded", "upstreams": status}
+            await _respond(send, 200, json.dumps(body).encode(), b"application/json")
+            return
+        if path == "/metrics":
+            await _respond(send, 200, self.metrics.render(self.status()).encode(), b"text/plain; version=0.0.4")
+            return
+        if not path.startswith("/mcp/") or path[5:] not in self.endpoints:
+            await _respond(send, 404, b'{"error": "not found: the MCP endpoints are /mcp/<profile>"}')
+            return
+        profile = path[5:]
+        identity = self._authenticate(scope)
+        if identity is None:
+            self.metrics.reject("unauthorized", "")
+            await _respond(send, 401, b'{"error": "unauthorized: send Authorization: Bearer <token>"}',
+                           extra=[(b"www-authenticate", b'Bearer realm="agentdeck-gateway"')])  # fmt: skip
+            return
+        if profile not in identity.profiles:
+            self.metrics.reject("profile_not_allowed", identity.name)
+            refusal = json.dumps({"error": f"forbidden: '{identity.name}' may not use profile '{profile}'"})
+            await _respond(send, 403, refusal.encode())
+            return
+        scope = dict(scope)
+        scope[IDENTITY] = identity
+        scope["path"] = "/mcp"  # the session manager serves one path
+        await self.endpoints[profile](scope, receive, send)
+
+    def _authenticate(self, scope: Any) -> Identity | None:
+        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.identities.lookup(token.strip())
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        async with AsyncExitStack() as stack:
+            message = await receive()
+            assert message["type"] == "lifespan.startup"
+            try:
+                await self.start(stack)
+            except Exception as exc:  # noqa: BLE001 - reported to the server, which stops
+                self.failure = exc
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def _identity(ctx: Any) -> Identity:
+    request = getattr(ctx, "request", None)
+    identity = request.scope.get(IDENTITY) if request is not None else None
+    if not isinstance(identity, Identity):  # every route to a profile authenticates first
+        raise RuntimeError("gateway request without an identity")
+    return identity
+
+
+def _error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+async def _respond(send: Any, status: int, body: bytes, kind: bytes = b"application/json", extra: Any = ()) -> None:
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,250 @@
+"""`agentdeck gateway`: one governed endpoint over the toy and filesystem servers, used by raw MCP clients and an agent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PY, TOY, clean_env, free_port, run_cli, stop_all
+
+ALICE = "alice-token-0123456789"
+
+
+def write_gateway(tmp_path: Path, port: int) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "notes.txt").write_text("gateway notes\n")
+    (tmp_path / "agents.yaml").write_text(
+        f"""
+providers:
+  offline: {{kind: offline}}
+servers:
+  toy: {{transport: stdio, command: {PY}, args: ['{TOY}', '--count-file', '{tmp_path}/toy.count']}}
+  files: {{transport: stdio, command: {PY}, args: ['-m', 'app', 'serve', 'filesystem', '--root', '{tmp_path}/files']}}
+agents:
+  main: {{servers: [toy]}}
+audit: {{path: audit.jsonl, include_arguments: true}}
+gateway:
+  servers: [toy, files]
+  port: {port}
+  tokens_file: tokens.json
+  profiles:
+    ops: {{}}
+    support:
+      servers: [toy]
+      policy: read_only
+      tools: {{block: ['get_*']}}
+  identities:
+    alice:
+      token_sha256: {hashlib.sha256(ALICE.encode()).hexdigest()}
+      profiles: [ops, support]
+      tools: {{block: ['files__write_*']}}
+      tool_rates: {{'files__read_*': {{calls: 1, per: 3600}}}}
+"""
+    )
+
+
+@pytest.fixture
+def gateway(tmp_path: Path):
+    port = free_port()
+    write_gateway(tmp_path, port)
+    added = run_cli("gateway", "token", "add", "bob", "--profile", "support", cwd=tmp_path)
+    assert added.code == 0, added.err
+    bob = added.out.strip()
+    assert bob.startswith("agd_") and "not shown again" in added.err and bob not in added.err
+    assert bob not in (tmp_path / "tokens.json").read_text()  # only its digest is kept
+    assert oct((tmp_path / "tokens.json").stat().st_mode & 0o777) == "0o600"
+    proc = subprocess.Popen(
+        [PY, "-m", "app", "gateway", "serve"], cwd=tmp_path, env=clean_env(), stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert line.startswith(f"gateway on http://127.0.0.1:{port}/mcp/<profile>"), line + proc.stderr.read()
+    base = f"http://127.0.0.1:{port}"
+    _wait_healthy(base)
+    yield {"dir": tmp_path, "base": base, "bob": bob, "proc": proc}
+    stop_all([proc])
+
+
+def _wait_healthy(base: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
+                if json.loads(resp.read())["status"] == "ok":
+                    return
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("the gateway never became healthy")
+        time.sleep(0.1)
+
+
+async def session_calls(url: str, token: str, *calls: tuple[str, dict[str, Any]]) -> tuple[list[str], list[Any]]:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(headers=headers) as http, Client(streamable_http_client(url, http_client=http)) as c:
+        names = [t.name for t in (await c.list_tools()).tools]
+        return names, [await c.call_tool(name, args) for name, args in calls]
+
+
+def status_of(url: str, token: str | None) -> int:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def text(result: Any) -> str:
+    return "".join(getattr(block, "text", "") for block in result.content)
+
+
+async def test_each_caller_sees_and_calls_only_its_tools_and_every_call_is_audited(gateway):
+    base, bob = gateway["base"], gateway["bob"]
+    names, (add, read, write, again) = await session_calls(
+        f"{base}/mcp/ops", ALICE,
+        ("toy__add", {"a": 2, "b": 3}), ("files__read_text_file", {"path": "notes.txt"}),
+        ("files__write_file", {"path": "x.txt", "content": "no"}), ("files__read_text_file", {"path": "notes.txt"}),
+    )  # fmt: skip
+    assert again.is_error and text(again).startswith(
+        "rate limit: 'alice' may make 1 call(s) to 'files__read_text_file'"
+    )
+    assert "Retry-After: 3600 s" in text(again)
+    assert {"toy__add", "toy__delete_customer", "files__read_text_file"} <= set(names)
+    assert not any(n.startswith("files__write") for n in names)  # alice's own block, on top of the profile
+    assert text(add) == "5" and "gateway notes" in text(read)
+    assert write.is_error and "not available to 'alice' on profile 'ops'" in text(write)
+    assert not (gateway["dir"] / "files" / "x.txt").exists()
+
+    names, (allowed, blocked, destructive) = await session_calls(
+        f"{base}/mcp/support", bob,
+        ("toy__nap", {"seconds": 0}), ("toy__get_customer", {"customer_id": 1}),
+        ("delete_customer", {"customer_id": 1}),
+    )  # fmt: skip
+    assert sorted(names) == ["toy__add", "toy__nap"]  # toy only, read-only, minus get_* (matched unprefixed)
+    assert not allowed.is_error and blocked.is_error and destructive.is_error
+
+    assert status_of(f"{base}/mcp/ops", None) == 401
+    assert status_of(f"{base}/mcp/ops", "agd_not-a-real-token") == 401
+    assert status_of(f"{base}/mcp/ops", bob) == 403  # bob may use support only
+    assert status_of(f"{base}/mcp/nope", ALICE) == 404
+
+    with urllib.request.urlopen(f"{base}/metrics") as resp:
+        metrics = resp.read().decode()
+    assert 'agentdeck_gateway_calls_total{server="toy",tool="add",identity="alice",status="ok"} 1' in metrics
+    assert 'agentdeck_gateway_rejected_total{reason="tool_not_allowed",identity="bob"} 2' in metrics
+    assert 'agentdeck_gateway_rejected_total{reason="unauthorized",identity=""} 2' in metrics
+    assert 'agentdeck_gateway_upstream_up{server="files"} 1' in metrics
+    assert 'agentdeck_gateway_call_seconds_count{server="files",tool="read_text_file",identity="alice"} 1' in metrics
+
+    stop_all([gateway["proc"]])  # the trail is complete once the gateway has stopped
+    records = [json.loads(line) for line in (gateway["dir"] / "audit.jsonl").read_text().splitlines()]
+    seen = [(r["user"], r["session"], r.get("server"), r["tool"], r["status"]) for r in records]
+    assert seen == [
+        ("alice", "gateway:ops", "toy", "add", "ok"),
+        ("alice", "gateway:ops", "files", "read_text_file", "ok"),
+        ("alice", "gateway:ops", None, "files__write_file", "denied"),
+        ("alice", "gateway:ops", None, "files__read_text_file", "rate_limited"),
+        ("bob", "gateway:support", "toy", "nap", "ok"),
+        ("bob", "gateway:support", None, "toy__get_customer", "denied"),
+        ("bob", "gateway:support", None, "delete_customer", "denied"),
+    ]
+    assert records[0]["arguments"] == {"a": 2, "b": 3} and records[0]["source"] == "gateway"
+    text_all = (gateway["dir"] / "audit.jsonl").read_text()
+    assert ALICE not in text_all and bob not in text_all
+
+
+def test_an_agent_uses_the_gateway_and_a_killed_upstream_comes_back(gateway, tmp_path_factory):
+    client = tmp_path_factory.mktemp("client")
+    (client / "rules.yaml").write_text(
+        "rules:\n"
+        "  - when: {user: 'add (?P<a>\\d+) and (?P<b>\\d+)'}\n"
+        "    call: [{tool: toy__add, args: {a: '{a|int}', b: '{b|int}'}}]\n"
+        "    reply: 'Sum is {output}'\n"
+    )
+    # The client's server entry is what `config export --gateway` writes for Claude, imported back.
+    export = run_cli("config", "export", "--gateway", f"{gateway['base']}/mcp/support", cwd=client)
+    assert export.code == 0, export.err
+    (client / "claude.json").write_text(export.out)
+    imported = run_cli("config", "import-claude", "claude.json", cwd=client)
+    assert imported.code == 0 and "agentdeck-support" in imported.out, imported.err
+    (client / "agents.yaml").write_text(
+        "providers:\n  offline: {kind: offline, rules: rules.yaml}\n"
+        + imported.out
+        + "agents:\n  main: {servers: [agentdeck-support]}\n"
+    )
+    env = clean_env(AGENTDECK_GATEWAY_TOKEN=gateway["bob"])
+    listed = run_cli("tools", "list", "--json", cwd=client, env=env)
+    assert listed.code == 0, listed.err
+    assert sorted(t["name"] for t in json.loads(listed.out)) == ["toy__add", "toy__nap"]
+    first = run_cli("run", "add 2 and 40", cwd=client, env=env)
+    assert first.code == 0 and first.out.strip() == "Sum is 42", first.err
+
+    # The toy child dies under the gateway: the next call starts it again and is answered.
+    killed = subprocess.run(["pkill", "-f", f"{gateway['dir']}/toy.count"], check=False)
+    assert killed.returncode == 0
+    again = run_cli("run", "add 1 and 1", cwd=client, env=env)
+    assert again.code == 0 and again.out.strip() == "Sum is 2", again.err
+    assert gateway["bob"] not in again.out + again.err
+
+
+def test_gateway_config_and_command_errors_are_one_clear_line(tmp_path):
+    write_gateway(tmp_path, free_port())
+    config = tmp_path / "agents.yaml"
+    original = config.read_text()
+    for change, expected in [
+        (("servers: [toy, files]", "servers: [toy, filez]"), "unknown server 'filez'"),
+        (("servers: [toy]\n", "servers: [nope]\n"), "names server 'nope', which is not in gateway.servers"),
+        (("profiles: [ops, support]", "profiles: [ops, admin]"), "names profile 'admin'"),
+    ]:
+        config.write_text(original.replace(*change))
+        result = run_cli("config", "validate", cwd=tmp_path)
+        assert result.code == 2 and expected in result.err and "Traceback" not in result.err, result.err
+    config.write_text(original)
+    unknown = run_cli("gateway", "token", "add", "carol", "--profile", "admin", cwd=tmp_path)
+    assert unknown.code == 2 and "unknown profile 'admin'" in unknown.err
+    taken = run_cli("gateway", "token", "add", "alice", "--profile", "ops", cwd=tmp_path)
+    assert taken.code == 2 and "identity 'alice' is defined in agents.yaml" in taken.err
+    config.write_text(original.split("gateway:")[0])
+    missing = run_cli("gateway", "serve", cwd=tmp_path)
+    assert missing.code == 2 and "has no gateway: section" in missing.err
+    nobody = original.split("  identities:")[0].replace("tokens_file: tokens.json", "tokens_file: none.json")
+    config.write_text(nobody)
+    exposed = run_cli("gateway", "serve", "--host", "0.0.0.0", cwd=tmp_path)
+    assert exposed.code == 2 and "would expose the gateway with nobody allowed in" in exposed.err
+
+
+def test_token_buckets_refill_evenly_and_a_refused_call_takes_nothing():
+    from app.config.governance import RateLimit
+    from app.gateway.limits import Limiter
+    from app.gateway.tokens import Identity
+
+    now = [0.0]
+    limiter = Limiter(clock=lambda: now[0])
+    carol = Identity(
+        "carol", ("ops",), rate=RateLimit(calls=2, per=10), tool_rates=(("slow_*", RateLimit(calls=1, per=60)),)
+    )
+    assert limiter.check(carol, "x__slow_op", "slow_op") is None
+    refused = limiter.check(carol, "x__slow_op", "slow_op")
+    assert refused is not None and "to 'x__slow_op' per 60 s; Retry-After: 60 s" in refused
+    assert limiter.check(carol, "x__fast", "fast") is None  # the refusal took nothing from carol's bucket
+    assert "to all tools per 10 s; Retry-After: 5 s" in (limiter.check(carol, "x__fast", "fast") or "")
+    now[0] = 5.0  # one token back (2 per 10 s)
+    assert limiter.check(carol, "x__fast", "fast") is None
+    assert limiter.check(carol, "x__fast", "fast") is not None
