@@ -248,3 +248,28 @@ def test_token_buckets_refill_evenly_and_a_refused_call_takes_nothing():
     now[0] = 5.0  # one token back (2 per 10 s)
     assert limiter.check(carol, "x__fast", "fast") is None
     assert limiter.check(carol, "x__fast", "fast") is not None
+
+
+async def test_sixteen_clients_times_five_hundred_calls_are_all_answered_and_audited_once(gateway):
+    import asyncio
+
+    async def client(n: int) -> list[str]:
+        import httpx2
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+
+        headers = {"Authorization": f"Bearer {gateway['bob']}"}
+        url = f"{gateway['base']}/mcp/support"
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(url, http_client=http)) as c,
+        ):
+            return [text(await c.call_tool("toy__add", {"a": n, "b": i})) for i in range(500)]
+
+    answers = await asyncio.gather(*(client(n) for n in range(16)))
+    assert answers == [[str(n + i) for i in range(500)] for n in range(16)]
+    stop_all([gateway["proc"]])
+    records = [json.loads(line) for line in (gateway["dir"] / "audit.jsonl").read_text().splitlines()]
+    calls = sorted((r["arguments"]["a"], r["arguments"]["b"]) for r in records if r["kind"] == "tool_call")
+    assert calls == [(n, i) for n in range(16) for i in range(500)]  # none lost, none twice
+    assert {(r["user"], r["status"]) for r in records} == {("bob", "ok")}
