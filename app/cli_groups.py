@@ -219,7 +219,7 @@ def config_export(
     ] = "AGENTDECK_GATEWAY_TOKEN",
     config: ConfigOpt = None,
 ) -> None:
-    """Export the local servers (or a gateway profile) as mcpServers JSON.
+    """Export the local servers (or a gateway profile) for Claude.
 
     The JSON Claude Desktop, Cursor and VS Code read; secrets stay ${VAR} references.
 

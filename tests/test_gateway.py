@@ -273,3 +273,40 @@ async def test_sixteen_clients_times_five_hundred_calls_are_all_answered_and_aud
     calls = sorted((r["arguments"]["a"], r["arguments"]["b"]) for r in records if r["kind"] == "tool_call")
     assert calls == [(n, i) for n in range(16) for i in range(500)]  # none lost, none twice
     assert {(r["user"], r["status"]) for r in records} == {("bob", "ok")}
+
+
+async def test_config_changes_apply_to_open_sessions_on_file_change_and_sighup(gateway):
+    import asyncio
+    import signal
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    config, proc = gateway["dir"] / "agents.yaml", gateway["proc"]
+
+    async def next_note() -> str:
+        return await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 15)
+
+    headers = {"Authorization": f"Bearer {gateway['bob']}"}
+    url = f"{gateway['base']}/mcp/support"
+    async with httpx2.AsyncClient(headers=headers) as http, Client(streamable_http_client(url, http_client=http)) as c:
+        assert "toy__nap" in [t.name for t in (await c.list_tools()).tools]
+        config.write_text(config.read_text().replace("tools: {block: ['get_*']}", "tools: {block: ['get_*', 'nap']}"))
+        assert (await next_note()).startswith("gateway: reloaded: 2 profiles, 2 identities, 2 upstreams")
+        assert [t.name for t in (await c.list_tools()).tools] == ["toy__add"]  # the same session, new rules
+        assert (await c.call_tool("toy__nap", {"seconds": 0})).is_error
+
+        added = run_cli("gateway", "token", "add", "carol", "--profile", "support", cwd=gateway["dir"])
+        assert (await next_note()).startswith("gateway: reloaded: 2 profiles, 3 identities")
+        names, _ = await session_calls(url, added.out.strip())
+        assert names == ["toy__add"]
+
+        good = config.read_text()
+        config.write_text(good.replace("policy: read_only", "policy: anything"))
+        assert "reload failed, the running config stays" in await next_note()
+        config.write_text(good)
+        await next_note()
+        proc.send_signal(signal.SIGHUP)
+        assert (await next_note()).startswith("gateway: reloaded")
+        assert [t.name for t in (await c.list_tools()).tools] == ["toy__add"]  # still served, nothing dropped

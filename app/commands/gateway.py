@@ -40,6 +40,7 @@ def token_add(config: str | None, name: str, profiles: list[str]) -> None:
 def serve_gateway(config: str | None, host: str | None, port: int | None, allow_hosts: list[str]) -> None:
     """Serve every profile at /mcp/<profile> until interrupted."""
     from app.audit import open_trail
+    from app.config import load_config
     from app.gateway.tokens import load_identities, tokens_path
     from app.state import state_dir
     from servers.serving import LOOPBACK, HostGuard, ServeError, allowed_authorities, bind_socket
@@ -62,6 +63,16 @@ def serve_gateway(config: str | None, host: str | None, port: int | None, allow_
         from app.gateway.app import Gateway
 
         app = Gateway(loaded, identities, trail)
+        tokens = tokens_path(gateway, loaded.resolve_path, state_dir())
+
+        def reloader() -> tuple[LoadedConfig, object]:
+            fresh = load_config(loaded.path)
+            if fresh.config.gateway is None:
+                raise ConfigError(f"{loaded.path} no longer has a gateway: section")
+            return fresh, load_identities(fresh.config.gateway, tokens)
+
+        app.reloader = reloader
+        app.watched = [loaded.path, tokens]
         try:
             sock = bind_socket(host, port)
             bound = sock.getsockname()[1]

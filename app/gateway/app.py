@@ -36,7 +36,11 @@ class Gateway:
 
         assert loaded.config.gateway is not None
         self.config: GatewayConfig = loaded.config.gateway
+        self.loaded = loaded
         self.identities = identities
+        # () -> the reloaded (config, identities); set by the command, which knows where they come from.
+        self.reloader: Any = None
+        self.watched: list[Any] = []  # files whose changes (and SIGHUP) trigger a reload
         self.trail = trail
         self.metrics = Metrics()
         self.limiter = Limiter()
@@ -61,6 +65,33 @@ class Gateway:
             raise ConfigError(f"gateway: {clash}", hint="set gateway.separator to something the tool names do not use")
         for manager in self.managers.values():
             await stack.enter_async_context(manager.run())
+        if self.watched:
+            from app.gateway.watch import watch
+
+            task = asyncio.create_task(watch(self, self.watched), name="agentdeck-gateway-reload")
+            stack.callback(task.cancel)
+
+    async def reload(self) -> str:
+        """Apply the config and token file as they are now; what changed, or why nothing did."""
+        from app.errors import AgentdeckError
+
+        try:
+            loaded, identities = self.reloader()
+        except AgentdeckError as exc:
+            return f"reload failed, the running config stays: {exc.message}"
+        config: GatewayConfig = loaded.config.gateway
+        added = [n for n in config.servers if n not in self.upstreams]
+        removed = [n for n in self.upstreams if n not in config.servers]
+        fresh = {n: Upstream(loaded, n) for n in added}
+        await asyncio.gather(*(u.connect() for u in fresh.values()))
+        gone = [self.upstreams.pop(n) for n in removed]
+        self.upstreams.update(fresh)
+        self.loaded, self.config, self.identities = loaded, config, identities
+        self.limiter = Limiter()  # limits may have changed; buckets start full again
+        await asyncio.gather(*(u.close() for u in gone))
+        new_profiles = [p for p in config.profiles if p not in self.endpoints]
+        note = f"; profiles {', '.join(new_profiles)} are served after a restart" if new_profiles else ""
+        return f"reloaded: {len(config.profiles)} profiles, {len(identities)} identities, {len(self.upstreams)} upstreams{note}"
 
     async def _close_upstreams(self) -> None:
         await asyncio.gather(*(u.close() for u in self.upstreams.values()))
@@ -70,16 +101,19 @@ class Gateway:
         return {name: u.down for name, u in self.upstreams.items()}
 
     def _server(self, profile_name: str) -> Server[Any]:
-        profile = self.config.profiles[profile_name]
+
+        def offered(identity: Identity) -> dict[str, Any]:
+            # Looked up on every request: a reloaded config applies to sessions already open.
+            profile = self.config.profiles.get(profile_name)
+            return {} if profile is None else visible(self.config, self.upstreams, profile, identity)
 
         async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-            identity = _identity(ctx)
-            exposed = visible(self.config, self.upstreams, profile, identity)
+            exposed = offered(_identity(ctx))
             return types.ListToolsResult(tools=[e.tool.model_copy(update={"name": e.name}) for e in exposed.values()])
 
         async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
             identity = _identity(ctx)
-            exposed = visible(self.config, self.upstreams, profile, identity).get(params.name)
+            exposed = offered(identity).get(params.name)
             if exposed is None:
                 self.metrics.reject("tool_not_allowed", identity.name)
                 self._audit_refused(identity, profile_name, params)
@@ -150,7 +184,7 @@ class Gateway:
         if path == "/metrics":
             await _respond(send, 200, self.metrics.render(self.status()).encode(), b"text/plain; version=0.0.4")
             return
-        if not path.startswith("/mcp/") or path[5:] not in self.endpoints:
+        if not path.startswith("/mcp/") or path[5:] not in self.endpoints or path[5:] not in self.config.profiles:
             await _respond(send, 404, b'{"error": "not found: the MCP endpoints are /mcp/<profile>"}')
             return
         profile = path[5:]
