@@ -184,13 +184,13 @@ def tool_stats(records: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
     for record in records:
         if record.get("kind") != "tool_call":
             continue
-        key = (str(record.get("server")), str(record.get("tool")))
+        key = (str(record.get("server") or "-"), str(record.get("tool")))  # "-": refused before any server
         group = groups.setdefault(key, {"calls": 0, "errors": 0, "declined": 0, "durations": []})
         group["calls"] += 1
         status = record.get("status")
         if status in ("error", "unreachable"):
             group["errors"] += 1
-        elif status == "declined":
+        elif status in ("declined", "denied", "rate_limited"):
             group["declined"] += 1
         if isinstance(record.get("duration_ms"), int | float):
             group["durations"].append(float(record["duration_ms"]))

@@ -58,7 +58,7 @@ def _detail(record: dict[str, Any]) -> str:
 
 def _duration(record: dict[str, Any]) -> str:
     ms = record.get("duration_ms")
-    return "" if not isinstance(ms, int | float) else f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+    return _ms(ms) if isinstance(ms, int | float) else ""
 
 
 def line_of(record: dict[str, Any]) -> str:
@@ -121,7 +121,8 @@ def query_command(config: str | None, path: str | None, query: Query, limit: int
         table.add_column(column, overflow="fold", no_wrap=not wrap, justify="right" if column == "took" else "left")
     for r in found:
         status = str(r.get("status", ""))
-        style = "red" if status in ("error", "unreachable") else "yellow" if status == "declined" else ""
+        refused = status in ("declined", "denied", "rate_limited")
+        style = "red" if status in ("error", "unreachable") else "yellow" if refused else ""
         cells = [str(r.get("ts", ""))[:19].replace("T", " "), str(r.get("user", "")), str(r.get("agent") or "")]
         cells += [_what(r), status, _duration(r), _detail(r)]
         table.add_row(*(Text(c) for c in cells), style=style or None)
