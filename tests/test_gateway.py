@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PY, TOY, clean_env, free_port, run_cli, stop_all
+from tests.conftest import PY, TOY, clean_env, free_port, npm_install, run_cli, stop_all
 
 ALICE = "alice-token-0123456789"
 
@@ -310,3 +310,25 @@ async def test_config_changes_apply_to_open_sessions_on_file_change_and_sighup(g
         proc.send_signal(signal.SIGHUP)
         assert (await next_note()).startswith("gateway: reloaded")
         assert [t.name for t in (await c.list_tools()).tools] == ["toy__add"]  # still served, nothing dropped
+
+
+# 0.15 (test_inspector.py) cannot send headers; 2.x has --header.
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+
+
+def test_the_mcp_inspector_cli_lists_and_calls_through_the_gateway(gateway, tmp_path_factory):
+    binary = npm_install(tmp_path_factory.mktemp("inspector"), INSPECTOR) / "mcp-inspector"
+    url = f"{gateway['base']}/mcp/support"
+    home = tmp_path_factory.mktemp("home")  # the Inspector keeps a catalog in ~/.mcp-inspector
+
+    def inspect(token: str, *method: str) -> subprocess.CompletedProcess[str]:
+        cmd = [str(binary), "--cli", url, "--transport", "http", "--header", f"Authorization: Bearer {token}", *method]
+        return subprocess.run(cmd, env=clean_env(HOME=str(home)), capture_output=True, text=True, timeout=120)
+
+    listed = inspect(gateway["bob"], "--method", "tools/list")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert sorted(t["name"] for t in json.loads(listed.stdout)["tools"]) == ["toy__add", "toy__nap"]
+    called = inspect(gateway["bob"], "--method", "tools/call", "--tool-name", "toy__add", "--tool-arg", "a=20", "b=22")
+    assert called.returncode == 0 and json.loads(called.stdout)["content"][0]["text"] == "42", called.stderr
+    refused = inspect("agd_wrong", "--method", "tools/list")
+    assert refused.returncode != 0 and "toy__add" not in refused.stdout
