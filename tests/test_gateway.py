@@ -60,16 +60,22 @@ def gateway(tmp_path: Path):
     assert bob.startswith("agd_") and "not shown again" in added.err and bob not in added.err
     assert bob not in (tmp_path / "tokens.json").read_text()  # only its digest is kept
     assert oct((tmp_path / "tokens.json").stat().st_mode & 0o777) == "0o600"
+    proc, base = serve(tmp_path, port)
+    yield {"dir": tmp_path, "base": base, "bob": bob, "proc": proc}
+    stop_all([proc])
+
+
+def serve(folder: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+    """`agentdeck gateway serve` in `folder`, once it says where it listens and is healthy."""
     proc = subprocess.Popen(
-        [PY, "-m", "app", "gateway", "serve"], cwd=tmp_path, env=clean_env(), stderr=subprocess.PIPE, text=True
+        [PY, "-m", "app", "gateway", "serve"], cwd=folder, env=clean_env(), stderr=subprocess.PIPE, text=True
     )
     assert proc.stderr is not None
     line = proc.stderr.readline()
     assert line.startswith(f"gateway on http://127.0.0.1:{port}/mcp/<profile>"), line + proc.stderr.read()
     base = f"http://127.0.0.1:{port}"
     _wait_healthy(base)
-    yield {"dir": tmp_path, "base": base, "bob": bob, "proc": proc}
-    stop_all([proc])
+    return proc, base
 
 
 def _wait_healthy(base: str) -> None:
@@ -332,3 +338,86 @@ def test_the_mcp_inspector_cli_lists_and_calls_through_the_gateway(gateway, tmp_
     assert called.returncode == 0 and json.loads(called.stdout)["content"][0]["text"] == "42", called.stderr
     refused = inspect("agd_wrong", "--method", "tools/list")
     assert refused.returncode != 0 and "toy__add" not in refused.stdout
+
+
+@pytest.fixture
+def jwks_server():
+    """A JWKS document on loopback (what an authorization server publishes) and the key that signs tokens."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    body = json.dumps({"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json", key
+    server.shutdown()
+
+
+async def test_jwt_callers_are_verified_mapped_to_identities_and_pointed_to_their_issuer(tmp_path, jwks_server):
+    import time
+
+    import jwt
+
+    jwks_url, key = jwks_server
+    port = free_port()
+    write_gateway(tmp_path, port)
+    config = tmp_path / "agents.yaml"
+    config.write_text(  # identities is the config's last section: dana joins it, then jwt follows
+        config.read_text()
+        + "    dana: {profiles: [support], tools: {block: ['nap']}}\n"
+        + f"  jwt: {{issuer: 'https://auth.test', audience: agentdeck-gw, jwks_url: '{jwks_url}',"
+        " profiles_claim: gw_profiles, default_profiles: [support]}\n"
+    )
+    proc, base = serve(tmp_path, port)
+    try:
+
+        def token(sub: str, **claims: object) -> str:
+            body = {"iss": "https://auth.test", "aud": "agentdeck-gw", "sub": sub, "exp": time.time() + 300, **claims}
+            return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+
+        names, _ = await session_calls(f"{base}/mcp/support", token("erin"))  # unknown subject: default_profiles
+        assert sorted(names) == ["toy__add", "toy__nap"]
+        names, _ = await session_calls(f"{base}/mcp/ops", token("erin", gw_profiles=["ops"]))
+        assert "toy__delete_customer" in names
+        names, _ = await session_calls(f"{base}/mcp/support", token("dana"))  # a configured identity's rules
+        assert names == ["toy__add"]
+        assert status_of(f"{base}/mcp/ops", token("dana")) == 403
+
+        for bad, why in [
+            (token("erin", exp=time.time() - 3600), "Signature has expired"),
+            (token("erin", aud="someone-else"), "Audience doesn't match"),
+            (token("erin", iss="https://evil.test"), "Invalid issuer"),
+            (jwt.encode({"sub": "erin"}, "x" * 32, algorithm="HS256"), "Unable to find a signing key"),
+        ]:
+            request = urllib.request.Request(f"{base}/mcp/support", data=b"{}", method="POST",
+                                             headers={"Authorization": f"Bearer {bad}"})  # fmt: skip
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            challenge = refused.value.headers["WWW-Authenticate"]
+            assert refused.value.code == 401 and why.lower() in challenge.lower(), challenge
+            assert f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp/support"' in challenge
+
+        with urllib.request.urlopen(f"{base}/.well-known/oauth-protected-resource/mcp/support") as resp:
+            assert json.loads(resp.read()) == {
+                "resource": f"{base}/mcp/support", "authorization_servers": ["https://auth.test"],
+                "bearer_methods_supported": ["header"], "resource_name": "agentdeck gateway, profile support",
+            }  # fmt: skip
+    finally:
+        stop_all([proc])

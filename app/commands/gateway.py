@@ -50,7 +50,7 @@ def serve_gateway(config: str | None, host: str | None, port: int | None, allow_
     host = host or gateway.host
     port = gateway.port if port is None else port
     identities = load_identities(gateway, tokens_path(gateway, loaded.resolve_path, state_dir()))
-    if not len(identities):
+    if not len(identities) and gateway.jwt is None:
         if host not in LOOPBACK:
             raise UsageError(
                 f"binding {host} would expose the gateway with nobody allowed in",

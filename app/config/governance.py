@@ -84,11 +84,32 @@ class RateLimit(Strict):
 class GatewayIdentity(Strict):
     """A caller: the SHA-256 of its bearer token, the profiles it may use, and its own allow/block."""
 
-    token_sha256: str = Field(pattern=_SHA256)
+    # Absent: the identity is reached only through a JWT whose identity claim names it.
+    token_sha256: str | None = Field(default=None, pattern=_SHA256)
     profiles: list[str] = Field(min_length=1)
     tools: Globs | None = None
     rate: RateLimit | None = None  # all its tool calls together
     tool_rates: dict[str, RateLimit] = Field(default_factory=dict)  # per tool (glob on either name)
+
+
+class GatewayJwt(Strict):
+    """Callers with JWTs from an authorization server: signature, issuer, audience and expiry are checked."""
+
+    issuer: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    jwks_url: str | None = None  # RS256/ES256 keys, fetched and cached
+    secret: str | None = Field(default=None, min_length=16)  # HS256 shared secret
+    identity_claim: str = "sub"
+    # A list claim naming the profiles; without it (or when the token lacks it) default_profiles apply.
+    profiles_claim: str | None = None
+    default_profiles: list[str] = Field(default_factory=list)
+    leeway: float = Field(default=30.0, ge=0, le=600)  # seconds of clock skew allowed on exp/nbf
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> GatewayJwt:
+        if (self.jwks_url is None) == (self.secret is None):
+            raise ValueError("set exactly one of 'jwks_url' (RS256/ES256) and 'secret' (HS256)")
+        return self
 
 
 class GatewayConfig(Strict):
@@ -102,6 +123,7 @@ class GatewayConfig(Strict):
     identities: dict[str, GatewayIdentity] = Field(default_factory=dict)
     # More identities, written by `agentdeck gateway token add` (default: gateway-tokens.json in the state directory).
     tokens_file: str | None = None
+    jwt: GatewayJwt | None = None
 
     @field_validator("profiles")
     @classmethod
@@ -121,4 +143,9 @@ class GatewayConfig(Strict):
             for profile_name in identity.profiles:
                 if profile_name not in self.profiles:
                     raise ValueError(f"identity {who!r} names profile {profile_name!r}, which gateway.profiles lacks")
+            if identity.token_sha256 is None and self.jwt is None:
+                raise ValueError(f"identity {who!r} has no token_sha256, and without gateway.jwt nothing can reach it")
+        for profile_name in self.jwt.default_profiles if self.jwt else []:
+            if profile_name not in self.profiles:
+                raise ValueError(f"jwt.default_profiles names {profile_name!r}, which gateway.profiles lacks")
         return self

@@ -18,6 +18,7 @@ from mcp.server.lowlevel import Server
 
 from app.config.governance import GatewayConfig
 from app.config.loader import LoadedConfig
+from app.gateway.jwt_auth import JwtRejected, JwtVerifier, looks_like_jwt
 from app.gateway.limits import Limiter
 from app.gateway.metrics import Metrics
 from app.gateway.tokens import Identities, Identity
@@ -25,6 +26,7 @@ from app.gateway.upstreams import Upstream, UpstreamDown, check_collisions, visi
 from app.telemetry import ToolCallRecord
 
 IDENTITY = "agentdeck.identity"
+METADATA = "/.well-known/oauth-protected-resource"
 
 
 class Gateway:
@@ -38,6 +40,7 @@ class Gateway:
         self.config: GatewayConfig = loaded.config.gateway
         self.loaded = loaded
         self.identities = identities
+        self.jwt = JwtVerifier(self.config.jwt) if self.config.jwt is not None else None
         # () -> the reloaded (config, identities); set by the command, which knows where they come from.
         self.reloader: Any = None
         self.watched: list[Any] = []  # files whose changes (and SIGHUP) trigger a reload
@@ -87,6 +90,7 @@ class Gateway:
         gone = [self.upstreams.pop(n) for n in removed]
         self.upstreams.update(fresh)
         self.loaded, self.config, self.identities = loaded, config, identities
+        self.jwt = JwtVerifier(config.jwt) if config.jwt is not None else None
         self.limiter = Limiter()  # limits may have changed; buckets start full again
         await asyncio.gather(*(u.close() for u in gone))
         new_profiles = [p for p in config.profiles if p not in self.endpoints]
@@ -184,15 +188,20 @@ class Gateway:
         if path == "/metrics":
             await _respond(send, 200, self.metrics.render(self.status()).encode(), b"text/plain; version=0.0.4")
             return
-        if not path.startswith("/mcp/") or path[5:] not in self.endpoints or path[5:] not in self.config.profiles:
+        if path.startswith(METADATA):
+            await self._metadata(scope, send, path[len(METADATA) :])
+            return
+        profile = path[5:] if path.startswith("/mcp/") else ""
+        if profile not in self.endpoints or profile not in self.config.profiles:
             await _respond(send, 404, b'{"error": "not found: the MCP endpoints are /mcp/<profile>"}')
             return
-        profile = path[5:]
-        identity = self._authenticate(scope)
+        try:
+            identity = await self._authenticate(scope)
+        except JwtRejected as exc:
+            await self._unauthorized(scope, send, profile, str(exc))
+            return
         if identity is None:
-            self.metrics.reject("unauthorized", "")
-            await _respond(send, 401, b'{"error": "unauthorized: send Authorization: Bearer <token>"}',
-                           extra=[(b"www-authenticate", b'Bearer realm="agentdeck-gateway"')])  # fmt: skip
+            await self._unauthorized(scope, send, profile, None)
             return
         if profile not in identity.profiles:
             self.metrics.reject("profile_not_allowed", identity.name)
@@ -204,12 +213,39 @@ class Gateway:
         scope["path"] = "/mcp"  # the session manager serves one path
         await self.endpoints[profile](scope, receive, send)
 
-    def _authenticate(self, scope: Any) -> Identity | None:
+    async def _authenticate(self, scope: Any) -> Identity | None:
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             return None
-        return self.identities.lookup(token.strip())
+        if self.jwt is not None and looks_like_jwt(token):
+            return await self.jwt.identity(token, self.identities)
+        return self.identities.lookup(token)
+
+    async def _unauthorized(self, scope: Any, send: Any, profile: str, why: str | None) -> None:
+        self.metrics.reject("unauthorized", "")
+        challenge = 'Bearer realm="agentdeck-gateway"'
+        if self.config.jwt is not None:  # RFC 9728: where MCP clients find the authorization server
+            challenge += f', resource_metadata="{_base(scope)}{METADATA}/mcp/{profile}"'
+        if why is not None:
+            challenge += ', error="invalid_token", error_description="' + why.replace('"', "'") + '"'
+        body = json.dumps({"error": f"unauthorized: {why or 'send Authorization: Bearer <token>'}"}).encode()
+        await _respond(send, 401, body, extra=[(b"www-authenticate", challenge.encode("latin-1", "replace"))])
+
+    async def _metadata(self, scope: Any, send: Any, resource_path: str) -> None:
+        """RFC 9728 protected-resource metadata for /mcp/<profile> (when callers use JWTs)."""
+        profile = resource_path[5:] if resource_path.startswith("/mcp/") else ""
+        if self.config.jwt is None or profile not in self.config.profiles:
+            await _respond(send, 404, b'{"error": "no protected-resource metadata here"}')
+            return
+        doc = {
+            "resource": f"{_base(scope)}/mcp/{profile}",
+            "authorization_servers": [self.config.jwt.issuer],
+            "bearer_methods_supported": ["header"],
+            "resource_name": f"agentdeck gateway, profile {profile}",
+        }
+        await _respond(send, 200, json.dumps(doc).encode())
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         async with AsyncExitStack() as stack:
@@ -232,6 +268,12 @@ def _identity(ctx: Any) -> Identity:
     if not isinstance(identity, Identity):  # every route to a profile authenticates first
         raise RuntimeError("gateway request without an identity")
     return identity
+
+
+def _base(scope: Any) -> str:
+    """scheme://host[:port] as the caller addressed the gateway (Host was checked by HostGuard)."""
+    host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+    return f"{scope.get('scheme', 'http')}://{host}"
 
 
 def _error(text: str) -> types.CallToolResult:

@@ -65,10 +65,16 @@ class Identities:
         given = digest(token)
         found = None
         for name, entry in self.entries.items():
-            if hmac.compare_digest(given, entry.token_sha256):
-                rates = tuple(entry.tool_rates.items())
-                found = Identity(name, tuple(entry.profiles), entry.tools, entry.rate, rates)
+            if entry.token_sha256 is not None and hmac.compare_digest(given, entry.token_sha256):
+                found = self.named(name)
         return found
+
+    def named(self, name: str) -> Identity | None:
+        """The configured identity called `name` (a JWT's identity claim may name one)."""
+        entry = self.entries.get(name)
+        if entry is None:
+            return None
+        return Identity(name, tuple(entry.profiles), entry.tools, entry.rate, tuple(entry.tool_rates.items()))
 
 
 def load_identities(gateway: GatewayConfig, path: Path) -> Identities:
