@@ -421,3 +421,41 @@ async def test_jwt_callers_are_verified_mapped_to_identities_and_pointed_to_thei
             }  # fmt: skip
     finally:
         stop_all([proc])
+
+
+async def test_an_upstream_killed_under_load_fails_only_its_own_calls_and_comes_back(gateway):
+    import asyncio
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    results: dict[str, list[bool]] = {"toy": [], "files": []}
+
+    async def client(tool: str, args: dict[str, Any], calls: int) -> None:
+        headers = {"Authorization": f"Bearer {ALICE}"}
+        url = f"{gateway['base']}/mcp/ops"
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(url, http_client=http)) as c,
+        ):
+            for _ in range(calls):
+                result = await c.call_tool(tool, args)
+                results[tool.split("__")[0]].append(not result.is_error)
+
+    async def killer() -> None:
+        await asyncio.sleep(0.5)
+        assert subprocess.run(["pkill", "-f", f"{gateway['dir']}/toy.count"], check=False).returncode == 0
+
+    load = [client("toy__nap", {"seconds": 0.005}, 150) for _ in range(2)]
+    load += [client("files__list_directory", {"path": "."}, 150) for _ in range(3)]
+    await asyncio.gather(killer(), *load)
+    assert len(results["files"]) == 450 and all(results["files"])  # the other upstream never noticed
+    # nap is read-only: each call that met the dead session was sent again on the new one, none failed.
+    assert len(results["toy"]) == 300 and all(results["toy"])
+    names, (after,) = await session_calls(f"{gateway['base']}/mcp/ops", ALICE, ("toy__add", {"a": 1, "b": 1}))
+    assert text(after) == "2" and "toy__add" in names
+    stop_all([gateway["proc"]])
+    records = [json.loads(line) for line in (gateway["dir"] / "audit.jsonl").read_text().splitlines()]
+    assert len(records) == 751  # every call recorded once, failed ones included
+    assert {r["status"] for r in records if r["server"] == "files"} == {"ok"}

@@ -40,38 +40,57 @@ class Upstream:
         self.tools: list[Any] = []
         self.down: str | None = "not connected yet"
         self._lock = asyncio.Lock()
+        # Bumped on every (re)connect: a call that failed on an older session retries on the new one
+        # instead of reconnecting again, so many failing calls cause one reconnect, not a storm.
+        self.generation = 0
+        self._ready = asyncio.Event()  # clear while (re)connecting: new calls wait instead of finding no session
+        self._ready.set()
 
     async def connect(self) -> None:
         """Connect (again) and list the tools; on failure the upstream is down and offers nothing."""
+        async with self._lock:
+            await self._connect_locked()
+
+    async def _reconnect(self, seen: int) -> None:
+        async with self._lock:
+            if self.generation == seen:  # nobody has reconnected since that call's session
+                await self._connect_locked()
+
+    async def _connect_locked(self) -> None:
         from app.connect import describe_exception
 
-        async with self._lock:
+        self.generation += 1
+        self._ready.clear()
+        try:
             await self.server.cleanup()
-            try:
-                await asyncio.wait_for(self.server.connect(), self.timeout)
-                self.tools = await self.server.list_tools()
-                self.down = None
-            except Exception as exc:  # noqa: BLE001 - a down upstream is reported, the gateway goes on
-                await self.server.cleanup()
-                self.tools, self.down = [], describe_exception(exc)
-                log.warning("upstream %s is down: %s", self.name, self.down)
+            await asyncio.wait_for(self.server.connect(), self.timeout)
+            self.tools = await self.server.list_tools()
+            self.down = None
+        except Exception as exc:  # noqa: BLE001 - a down upstream is reported, the gateway goes on
+            await self.server.cleanup()
+            self.tools, self.down = [], describe_exception(exc)
+            log.warning("upstream %s is down: %s", self.name, self.down)
+        finally:
+            self._ready.set()
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
         """tools/call; a dropped session is reconnected once and the call re-sent when that is safe."""
         from app.liveness import is_connection_loss
         from app.recovery import never_delivered
 
+        await self._ready.wait()
         if self.down is not None:
-            await self.connect()
+            await self._reconnect(self.generation)
             if self.down is not None:
                 raise UpstreamDown(self.name, self.down)
+        used = self.generation
         try:
             return await self.server.call_tool(tool, arguments)
         except Exception as exc:
             if not (is_connection_loss(exc) or never_delivered(exc)):
                 raise
             repeatable = never_delivered(exc) or any(t.name == tool and is_read_only(t) for t in self.tools)
-            await self.connect()
+            await self._reconnect(used)
             if self.down is not None:
                 raise UpstreamDown(self.name, self.down) from exc
             if not repeatable:
