@@ -459,3 +459,29 @@ async def test_an_upstream_killed_under_load_fails_only_its_own_calls_and_comes_
     records = [json.loads(line) for line in (gateway["dir"] / "audit.jsonl").read_text().splitlines()]
     assert len(records) == 751  # every call recorded once, failed ones included
     assert {r["status"] for r in records if r["server"] == "files"} == {"ok"}
+
+
+def test_server_everything_behind_the_gateway_with_its_names_prefixed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("everything")
+    binary = npm_install(folder, "@modelcontextprotocol/server-everything@2026.8.31") / "mcp-server-everything"
+    project = tmp_path_factory.mktemp("gw")
+    port = free_port()
+    (project / "agents.yaml").write_text(
+        f"servers:\n  everything: {{transport: stdio, command: '{binary}', args: [stdio]}}\n"
+        "agents:\n  main: {servers: [everything]}\n"
+        f"gateway:\n  servers: [everything]\n  port: {port}\n  profiles: {{all: {{}}}}\n"
+        f"  identities: {{alice: {{token_sha256: {hashlib.sha256(ALICE.encode()).hexdigest()}, profiles: [all]}}}}\n"
+    )
+    proc, base = serve(project, port)
+    try:
+        import asyncio
+
+        names, (echo, total) = asyncio.run(
+            session_calls(f"{base}/mcp/all", ALICE, ("everything__echo", {"message": "hi"}),
+                          ("everything__get-sum", {"a": 2, "b": 3}))
+        )  # fmt: skip
+    finally:
+        stop_all([proc])
+    assert {"everything__echo", "everything__get-sum"} <= set(names)
+    assert all(n.startswith("everything__") for n in names)
+    assert "hi" in text(echo) and "5" in text(total)
