@@ -485,3 +485,31 @@ def test_server_everything_behind_the_gateway_with_its_names_prefixed(tmp_path_f
     assert {"everything__echo", "everything__get-sum"} <= set(names)
     assert all(n.startswith("everything__") for n in names)
     assert "hi" in text(echo) and "5" in text(total)
+
+
+async def test_sse_profiles_serve_the_same_tools_and_a_session_belongs_to_whoever_opened_it(gateway):
+    import httpx2
+    from mcp import Client
+    from mcp.client.sse import sse_client
+
+    url = f"{gateway['base']}/sse/support"
+    async with Client(sse_client(url, headers={"Authorization": f"Bearer {gateway['bob']}"})) as c:
+        assert sorted(t.name for t in (await c.list_tools()).tools) == ["toy__add", "toy__nap"]
+        assert text(await c.call_tool("toy__add", {"a": 4, "b": 5})) == "9"
+
+    # Alice opens an SSE session; bob, who knows its id, cannot post into it.
+    alice = {"Authorization": f"Bearer {ALICE}"}
+    async with (
+        httpx2.AsyncClient(base_url=gateway["base"]) as http,
+        http.stream("GET", "/sse/support", headers=alice) as stream,
+    ):
+        lines = stream.aiter_lines()
+        while not (line := await anext(lines)).startswith("data: "):
+            pass
+        endpoint = line.removeprefix("data: ").strip()
+        assert endpoint.startswith("/sse/support/messages/?session_id=")
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        stolen = await http.post(endpoint, json=ping, headers={"Authorization": f"Bearer {gateway['bob']}"})
+        assert stolen.status_code == 404
+        assert (await http.post(endpoint, json=ping, headers=alice)).status_code == 202
+    assert status_of(f"{gateway['base']}/sse/support/messages/?session_id=x", None) == 401

@@ -50,10 +50,14 @@ class Gateway:
         self.upstreams = {name: Upstream(loaded, name) for name in self.config.servers}
         # Host/Origin are checked exactly by servers.serving.HostGuard in front of this app.
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        from mcp.server.sse import SseServerTransport
+
+        self.servers = {name: self._server(name) for name in self.config.profiles}
         self.managers = {
-            name: StreamableHTTPSessionManager(app=self._server(name), security_settings=security)
-            for name in self.config.profiles
+            name: StreamableHTTPSessionManager(app=server, security_settings=security)
+            for name, server in self.servers.items()
         }
+        self.sse = {name: SseServerTransport(f"/sse/{name}/messages/", security) for name in self.config.profiles}
         self.endpoints = {name: StreamableHTTPASGIApp(m) for name, m in self.managers.items()}
         self.failure: Exception | None = None  # why start-up failed, for the command to report
 
@@ -191,9 +195,11 @@ class Gateway:
         if path.startswith(METADATA):
             await self._metadata(scope, send, path[len(METADATA) :])
             return
-        profile = path[5:] if path.startswith("/mcp/") else ""
+        profile, transport = _route(path)
         if profile not in self.endpoints or profile not in self.config.profiles:
-            await _respond(send, 404, b'{"error": "not found: the MCP endpoints are /mcp/<profile>"}')
+            await _respond(
+                send, 404, b'{"error": "not found: the MCP endpoints are /mcp/<profile> and /sse/<profile>"}'
+            )
             return
         try:
             identity = await self._authenticate(scope)
@@ -210,8 +216,22 @@ class Gateway:
             return
         scope = dict(scope)
         scope[IDENTITY] = identity
+        # The SDK's transports bind each session to the principal that opened it: another caller
+        # holding the session id gets 404 instead of a look into someone else's session.
+        scope["user"] = _principal(identity)
+        if transport == "sse":
+            await self._sse(profile, scope, receive, send)
+            return
+        if transport == "sse-post":
+            await self.sse[profile].handle_post_message(scope, receive, send)
+            return
         scope["path"] = "/mcp"  # the session manager serves one path
         await self.endpoints[profile](scope, receive, send)
+
+    async def _sse(self, profile: str, scope: Any, receive: Any, send: Any) -> None:
+        server = self.servers[profile]
+        async with self.sse[profile].connect_sse(scope, receive, send) as (read, write):
+            await server.run(read, write, server.create_initialization_options())
 
     async def _authenticate(self, scope: Any) -> Identity | None:
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
@@ -268,6 +288,23 @@ def _identity(ctx: Any) -> Identity:
     if not isinstance(identity, Identity):  # every route to a profile authenticates first
         raise RuntimeError("gateway request without an identity")
     return identity
+
+
+def _route(path: str) -> tuple[str, str]:
+    """(profile, transport) for /mcp/P, /sse/P and /sse/P/messages; ("", "") for anything else."""
+    parts = path.strip("/").split("/")
+    if len(parts) == 2 and parts[0] in ("mcp", "sse"):
+        return parts[1], parts[0]
+    if len(parts) == 3 and parts[0] == "sse" and parts[2] == "messages":
+        return parts[1], "sse-post"
+    return "", ""
+
+
+def _principal(identity: Identity) -> Any:
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+    from mcp.server.auth.provider import AccessToken
+
+    return AuthenticatedUser(AccessToken(token="", client_id=identity.name, scopes=[], subject=identity.name))
 
 
 def _base(scope: Any) -> str:
