@@ -35,7 +35,7 @@ gateway:
   port: {port}
   tokens_file: tokens.json
   profiles:
-    ops: {{}}
+    ops: {{approval: destructive}}
     support:
       servers: [toy]
       policy: read_only
@@ -513,3 +513,53 @@ async def test_sse_profiles_serve_the_same_tools_and_a_session_belongs_to_whoeve
         assert stolen.status_code == 404
         assert (await http.post(endpoint, json=ping, headers=alice)).status_code == 202
     assert status_of(f"{gateway['base']}/sse/support/messages/?session_id=x", None) == 401
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # the input-required loop (2026-07-28) and elicitation/create
+async def test_a_tool_that_needs_approval_is_asked_of_the_calling_client(gateway, mode):
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.types import ElicitResult
+
+    asked: list[str] = []
+
+    def answering(approve: bool | None):
+        async def callback(context: Any, params: Any) -> ElicitResult:
+            asked.append(params.message)
+            if approve is None:
+                return ElicitResult(action="decline")
+            return ElicitResult(action="accept", content={"approve": approve})
+
+        return callback
+
+    async def delete(customer: int, approve: bool | None, ask: bool = True) -> Any:
+        headers = {"Authorization": f"Bearer {ALICE}"}
+        url = f"{gateway['base']}/mcp/ops"
+        callbacks = {"elicitation_callback": answering(approve)} if ask else {}
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(url, http_client=http), mode=mode, **callbacks) as c,
+        ):
+            return await c.call_tool("toy__delete_customer", {"customer_id": customer})
+
+    approved = await delete(7, True)
+    assert not approved.is_error and text(approved) == "deleted customer 7"
+    assert asked[-1].startswith("The agentdeck gateway needs your approval to run toy__delete_customer")
+    said_no, declined = await delete(8, False), await delete(9, None)
+    assert said_no.is_error and declined.is_error and "was not approved, so it was not run" in text(said_no)
+    unasked = await delete(10, True, ask=False)
+    assert unasked.is_error and "needs approval, and this client cannot be asked" in text(unasked)
+    assert len(asked) == 3  # the client without the capability was never asked
+    assert not (await delete(11, True)).is_error
+
+    stop_all([gateway["proc"]])
+    records = [json.loads(line) for line in (gateway["dir"] / "audit.jsonl").read_text().splitlines()]
+    deletes = [(r["arguments"]["customer_id"], r["status"], r.get("approval")) for r in records]
+    assert deletes == [
+        (7, "ok", {"decision": "approved", "by": "alice"}),
+        (8, "declined", {"decision": "declined", "by": "alice"}),
+        (9, "declined", {"decision": "declined", "by": "alice"}),
+        (10, "denied", None),
+        (11, "ok", {"decision": "approved", "by": "alice"}),
+    ]

@@ -174,10 +174,12 @@ class AuditRun:
         }
         self._emit("tool_call", fields)
 
-    def denied(self, tool: str, arguments: Any, reason: str, status: str = "denied") -> None:
-        """A call refused before it reached any server (the gateway's per-caller rules and rate limits)."""
+    def denied(
+        self, tool: str, arguments: Any, reason: str, status: str = "denied", approval: dict[str, str] | None = None
+    ) -> None:
+        """A call refused before it reached any server (the gateway's rules, rate limits and approvals)."""
         self._emit("tool_call", {"tool": tool, "status": status, "arguments": self.trail.arguments(arguments),
-                                 "error": reason})  # fmt: skip
+                                 "error": reason, "approval": approval})  # fmt: skip
 
     def _error(self, record: Any, result: Any) -> str | None:
         """Why a call failed: the transport's error, else the start of the tool's error result."""

@@ -72,6 +72,8 @@ class GatewayProfile(Strict):
     servers: list[str] | None = None  # default: every upstream
     tools: Globs | None = None
     policy: Literal["read_only", "no_destructive"] | None = None
+    # Calls that the calling client must approve (asked by elicitation; refused if it cannot be asked).
+    approval: Literal["never", "always", "destructive"] | list[str] = "never"
 
 
 class RateLimit(Strict):

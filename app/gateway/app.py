@@ -18,6 +18,7 @@ from mcp.server.lowlevel import Server
 
 from app.config.governance import GatewayConfig
 from app.config.loader import LoadedConfig
+from app.gateway.approval import Approvals, needs_approval
 from app.gateway.jwt_auth import JwtRejected, JwtVerifier, looks_like_jwt
 from app.gateway.limits import Limiter
 from app.gateway.metrics import Metrics
@@ -47,6 +48,7 @@ class Gateway:
         self.trail = trail
         self.metrics = Metrics()
         self.limiter = Limiter()
+        self.approvals = Approvals()
         self.upstreams = {name: Upstream(loaded, name) for name in self.config.servers}
         # Host/Origin are checked exactly by servers.serving.HostGuard in front of this app.
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -119,7 +121,9 @@ class Gateway:
             exposed = offered(_identity(ctx))
             return types.ListToolsResult(tools=[e.tool.model_copy(update={"name": e.name}) for e in exposed.values()])
 
-        async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        async def call_tool(
+            ctx: Any, params: types.CallToolRequestParams
+        ) -> types.CallToolResult | types.InputRequiredResult:
             identity = _identity(ctx)
             exposed = offered(identity).get(params.name)
             if exposed is None:
@@ -128,20 +132,49 @@ class Gateway:
                 return _error(
                     f"tool '{params.name}' is not available to '{identity.name}' on profile '{profile_name}'"
                 )  # fmt: skip
+            approval = None
+            profile = self.config.profiles[profile_name]
+            if needs_approval(profile.approval, exposed.tool, exposed.name):
+                decision = await self.approvals.decide(ctx, identity.name, profile_name, params)
+                if isinstance(decision, types.InputRequiredResult):
+                    return decision  # the client asks its user, then calls again with the answer
+                if decision != "approved":
+                    return self._unapproved(identity, profile_name, params, decision)
+                approval = {"decision": "approved", "by": identity.name}
             refusal = self.limiter.check(identity, exposed.name, exposed.tool.name)
             if refusal is not None:
                 self.metrics.reject("rate_limited", identity.name)
                 self._audit_refused(identity, profile_name, params, refusal, "rate_limited")
                 return _error(refusal)
-            return await self._call(identity, profile_name, exposed.server, exposed.tool.name, params)
+            return await self._call(identity, profile_name, exposed.server, exposed.tool.name, params, approval)
 
         from app.mcp_client import client_info
 
         return Server(f"agentdeck-gateway/{profile_name}", version=client_info().version, on_list_tools=list_tools,
                       on_call_tool=call_tool)  # fmt: skip
 
+    def _unapproved(
+        self, identity: Identity, profile: str, params: types.CallToolRequestParams, decision: str
+    ) -> types.CallToolResult:
+        self.metrics.reject("not_approved", identity.name)
+        if decision == "cannot ask":
+            text = (f"tool '{params.name}' needs approval, and this client cannot be asked "
+                    "(it did not declare the elicitation capability); it was not run")  # fmt: skip
+            self._audit_refused(identity, profile, params, text, "denied")
+        else:
+            text = f"the call to '{params.name}' was not approved, so it was not run"
+            decided = {"decision": "declined", "by": identity.name}
+            self._audit_refused(identity, profile, params, text, "declined", decided)
+        return _error(text)
+
     async def _call(
-        self, identity: Identity, profile: str, server: str, tool: str, params: types.CallToolRequestParams
+        self,
+        identity: Identity,
+        profile: str,
+        server: str,
+        tool: str,
+        params: types.CallToolRequestParams,
+        approval: dict[str, str] | None = None,
     ) -> types.CallToolResult:
         arguments = dict(params.arguments or {})
         started = time.perf_counter()
@@ -161,7 +194,7 @@ class Gateway:
         self.metrics.call(server, tool, identity.name, status, seconds)
         if self.trail is not None:
             record = ToolCallRecord(server, tool, arguments, ok, seconds * 1000, error=error,
-                                    unreachable=status == "unreachable")  # fmt: skip
+                                    unreachable=status == "unreachable", approval=approval)  # fmt: skip
             self.trail.run(None, user=identity.name, session=f"gateway:{profile}").tool_call(record, result)
         return result if error is None else _error(error)
 
@@ -172,10 +205,11 @@ class Gateway:
         params: types.CallToolRequestParams,
         reason: str = "not allowed for this identity and profile",
         status: str = "denied",
+        approval: dict[str, str] | None = None,
     ) -> None:
         if self.trail is not None:
             run = self.trail.run(None, user=identity.name, session=f"gateway:{profile}")
-            run.denied(params.name, dict(params.arguments or {}), reason, status)
+            run.denied(params.name, dict(params.arguments or {}), reason, status, approval)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
