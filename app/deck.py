@@ -21,6 +21,7 @@ from app.hosted.spec import HostedSpec, Listing, agent_globs, hosted_spec, wants
 from app.mcp_client import ClientHooks
 from app.mcp_direct import missing_root
 from app.mcp_servers import build_local_server
+from app.otel import start_telemetry
 from app.providers import Models
 from app.server_requests import Interaction, hooks_for
 from app.startup import EarlyServers
@@ -86,6 +87,7 @@ class Deck:
         # Agents outside the chosen one's closure that could not be built (all_agents), and why.
         self.unavailable: dict[str, str] = {}
         self.audit: AuditTrail | None = None
+        self._stop_telemetry: Callable[[], None] | None = None
 
     def _agent_names(self) -> list[str]:
         """The agents this deck builds."""
@@ -126,6 +128,8 @@ class Deck:
         if self.options.audited:
             # Before anything starts: a run that must be audited never runs unaudited.
             self.audit = self.models.audit = open_trail(self.loaded, self.options.user, self.options.session)
+            self._stop_telemetry = start_telemetry(self.loaded)
+            self.models.traced = self._stop_telemetry is not None
         if self.options.servers is None:
             self.agent_name = self.interaction.agent = pick_agent(self.loaded, self.options.agent)
         slots = []
@@ -188,7 +192,10 @@ class Deck:
             self.close_audit()
 
     def close_audit(self) -> None:
-        """Write out the audit trail; a failure to write it is reported on stderr."""
+        """Write out the audit trail (a failure to write it is reported on stderr) and the last spans."""
+        stop, self._stop_telemetry = self._stop_telemetry, None
+        if stop is not None:
+            stop()
         if self.audit is None:
             return
         failure, self.audit = self.audit.close(), None

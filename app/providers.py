@@ -31,6 +31,7 @@ class Models:
         self._offline: dict[str, Model] = {}
         # An app.audit.trail.AuditTrail when the config asks for one: every model request is then recorded.
         self.audit: Any = None
+        self.traced = False  # telemetry is on: each model request is a span
 
     def provider_name(self, agent_name: str) -> str:
         """The provider an agent will use (after auto resolution)."""
@@ -64,7 +65,7 @@ class Models:
 
     def _model(self, name: str, provider: ProviderConfig, model_name: str) -> Model:
         model = self._unaudited(name, provider, model_name)
-        if self.audit is None:
+        if self.audit is None and not self.traced:
             return model
         from app.audit.model import AuditedModel
 

@@ -95,18 +95,27 @@ class _RunAudit:
 @contextlib.contextmanager
 def audited_run(deck: Deck, agent: str, question: Any, log: ToolCallLog, row: str | None) -> Iterator[_RunAudit]:
     """Attribute a run's records to a new audit run (when the deck has a trail): run_start, then run_end."""
+    from app.otel import tracer
+
     run = deck.audit.run(agent, row) if deck.audit is not None else None
     log.audit = run
     state = _RunAudit(run)
     if run is not None:
         run.start(question)
-    try:
-        yield state
-    except BaseException as exc:
-        cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-        state.fail("cancelled" if cancelled else "error", None if cancelled else str(exc))
-        raise
-    state.fail("error", "the run stopped without an answer")
+    attributes = {"agentdeck.agent": agent, **({"agentdeck.row": row} if row else {})}
+    if run is not None:
+        attributes["agentdeck.run_id"] = run.id
+    # The run's span is current while it runs: model spans and the mcp client's tool-call spans
+    # (and the traceparent it sends to servers) hang under it.
+    with tracer().start_as_current_span("agentdeck run", attributes=attributes) as span:
+        try:
+            yield state
+        except BaseException as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            state.fail("cancelled" if cancelled else "error", None if cancelled else str(exc))
+            span.set_attribute("agentdeck.status", "cancelled" if cancelled else "error")
+            raise
+        state.fail("error", "the run stopped without an answer")
 
 
 # (agent, input, log, max_turns, run_config) -> the finished run result; the default runs unstreamed.

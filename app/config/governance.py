@@ -1,4 +1,4 @@
-"""The governance sections of agents.yaml: `audit:` and `gateway:`."""
+"""The governance sections of agents.yaml: `audit:`, `telemetry:` and `gateway:`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ class AuditConfig(Strict):
         if self.rotate is not None and self.format != "jsonl":
             raise ValueError("'rotate' applies to format jsonl; an sqlite audit database is not rotated")
         return self
+
+
+class TelemetryConfig(Strict):
+    """OpenTelemetry export (the `otel` extra): spans of runs, model calls and tool calls over OTLP/HTTP."""
+
+    otlp_endpoint: str = Field(pattern=r"^https?://[^\s/]+")  # e.g. http://127.0.0.1:4318 (/v1/traces is added)
+    service_name: str = Field(default="agentdeck", min_length=1)
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 def is_regex(pattern: str) -> bool:

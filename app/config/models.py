@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from app.config.governance import AuditConfig, GatewayConfig
+from app.config.governance import AuditConfig, GatewayConfig, TelemetryConfig
 from app.config.models_base import Strict
 
 FILTER_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -368,7 +368,7 @@ class Defaults(Strict):
     @classmethod
     def _otlp_not_yet(cls, value: str) -> str:
         if value == "otlp":
-            raise ValueError("OTLP trace export is not available in this version; use 'openai' or 'off'")
+            raise ValueError("for OTLP export set telemetry: {otlp_endpoint: URL}; tracing takes 'openai' or 'off'")
         return value
 
 
@@ -380,6 +380,7 @@ class Config(Strict):
     servers: dict[Name, ServerConfig] = Field(default_factory=dict)
     agents: dict[Name, AgentConfig] = Field(min_length=1)
     audit: AuditConfig | None = None
+    telemetry: TelemetryConfig | None = None
     gateway: GatewayConfig | None = None
 
 
