@@ -304,7 +304,8 @@ async def test_config_changes_apply_to_open_sessions_on_file_change_and_sighup(g
         assert (await c.call_tool("toy__nap", {"seconds": 0})).is_error
 
         added = run_cli("gateway", "token", "add", "carol", "--profile", "support", cwd=gateway["dir"])
-        assert (await next_note()).startswith("gateway: reloaded: 2 profiles, 3 identities")
+        note = await next_note()
+        assert note.startswith("gateway: reloaded: 2 profiles, 3 identities"), note
         names, _ = await session_calls(url, added.out.strip())
         assert names == ["toy__add"]
 
@@ -563,3 +564,56 @@ async def test_a_tool_that_needs_approval_is_asked_of_the_calling_client(gateway
         (10, "denied", None),
         (11, "ok", {"decision": "approved", "by": "alice"}),
     ]
+
+
+async def test_an_http_upstream_that_goes_away_leaves_the_lists_and_listeners_are_told(tmp_path):
+    import asyncio
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.conftest import wait_for_port
+
+    toy_port, port = free_port(), free_port()
+
+    def start_toy() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([PY, str(TOY), "http", "--port", str(toy_port)], stderr=subprocess.DEVNULL)
+        wait_for_port(toy_port, proc)
+        return proc
+
+    toy = start_toy()
+    (tmp_path / "agents.yaml").write_text(
+        f"servers:\n  toy: {{transport: streamable_http, url: 'http://127.0.0.1:{toy_port}/mcp'}}\n"
+        f"  echo: {{transport: stdio, command: {PY}, args: ['{TOY}', '--prefix', 'e_']}}\n"
+        "agents:\n  main: {servers: [toy]}\n"
+        f"gateway:\n  servers: [toy, echo]\n  port: {port}\n  profiles: {{all: {{}}}}\n"
+        f"  identities: {{alice: {{token_sha256: {hashlib.sha256(ALICE.encode()).hexdigest()}, profiles: [all]}}}}\n"
+    )
+    gateway, base = serve(tmp_path, port)
+    headers = {"Authorization": f"Bearer {ALICE}"}
+    try:
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(f"{base}/mcp/all", http_client=http)) as c,
+            c.listen(tools_list_changed=True) as changes,
+        ):
+            events = aiter(changes)
+
+            async def names() -> set[str]:
+                return {t.name for t in (await c.list_tools()).tools}
+
+            assert {"toy__add", "echo__e_add"} <= await names()
+            stop_all([toy])
+            await asyncio.wait_for(anext(events), 15)  # the gateway noticed, unasked
+            assert not any(n.startswith("toy__") for n in await names()) and "echo__e_add" in await names()
+            failed = await c.call_tool("echo__e_add", {"a": 1, "b": 2})
+            assert text(failed) == "3"  # the other upstream goes on
+            with urllib.request.urlopen(f"{base}/healthz") as resp:
+                assert json.loads(resp.read())["status"] == "degraded"
+            toy = start_toy()
+            await asyncio.wait_for(anext(events), 15)  # and it is back
+            assert "toy__add" in await names()
+            assert text(await c.call_tool("toy__add", {"a": 2, "b": 2})) == "4"
+    finally:
+        stop_all([gateway, toy])

@@ -45,6 +45,7 @@ class Gateway:
         # () -> the reloaded (config, identities); set by the command, which knows where they come from.
         self.reloader: Any = None
         self.watched: list[Any] = []  # files whose changes (and SIGHUP) trigger a reload
+        self.monitor_interval = 2.0  # seconds between pings of the upstreams
         self.trail = trail
         self.metrics = Metrics()
         self.limiter = Limiter()
@@ -53,7 +54,13 @@ class Gateway:
         # Host/Origin are checked exactly by servers.serving.HostGuard in front of this app.
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
         from mcp.server.sse import SseServerTransport
+        from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
+        # Clients listening (subscriptions/listen, 2026-07-28) hear when their tool lists change.
+        self.bus = InMemorySubscriptionBus()
+        self.listen = ListenHandler(self.bus)
+        for upstream in self.upstreams.values():
+            upstream.on_change = self.tools_changed
         self.servers = {name: self._server(name) for name in self.config.profiles}
         self.managers = {
             name: StreamableHTTPSessionManager(app=server, security_settings=security)
@@ -74,11 +81,26 @@ class Gateway:
             raise ConfigError(f"gateway: {clash}", hint="set gateway.separator to something the tool names do not use")
         for manager in self.managers.values():
             await stack.enter_async_context(manager.run())
+        monitor = asyncio.create_task(self._monitor(self.monitor_interval), name="agentdeck-gateway-monitor")
+        stack.callback(monitor.cancel)
+        stack.callback(self.listen.close)
         if self.watched:
             from app.gateway.watch import watch
 
             task = asyncio.create_task(watch(self, self.watched), name="agentdeck-gateway-reload")
             stack.callback(task.cancel)
+
+    async def tools_changed(self) -> None:
+        """Tell listening clients to list their tools again."""
+        from mcp.server.subscriptions import ToolsListChanged
+
+        await self.bus.publish(ToolsListChanged())
+
+    async def _monitor(self, interval: float) -> None:
+        """Until cancelled: notice upstreams that died (their tools leave the lists) and bring back those that return."""
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.gather(*(u.check() for u in list(self.upstreams.values())))
 
     async def reload(self) -> str:
         """Apply the config and token file as they are now; what changed, or why nothing did."""
@@ -93,12 +115,15 @@ class Gateway:
         removed = [n for n in self.upstreams if n not in config.servers]
         fresh = {n: Upstream(loaded, n) for n in added}
         await asyncio.gather(*(u.connect() for u in fresh.values()))
+        for upstream in fresh.values():
+            upstream.on_change = self.tools_changed
         gone = [self.upstreams.pop(n) for n in removed]
         self.upstreams.update(fresh)
         self.loaded, self.config, self.identities = loaded, config, identities
         self.jwt = JwtVerifier(config.jwt) if config.jwt is not None else None
         self.limiter = Limiter()  # limits may have changed; buckets start full again
         await asyncio.gather(*(u.close() for u in gone))
+        await self.tools_changed()  # rules may have changed what every caller sees
         new_profiles = [p for p in config.profiles if p not in self.endpoints]
         note = f"; profiles {', '.join(new_profiles)} are served after a restart" if new_profiles else ""
         return f"reloaded: {len(config.profiles)} profiles, {len(identities)} identities, {len(self.upstreams)} upstreams{note}"
@@ -151,7 +176,7 @@ class Gateway:
         from app.mcp_client import client_info
 
         return Server(f"agentdeck-gateway/{profile_name}", version=client_info().version, on_list_tools=list_tools,
-                      on_call_tool=call_tool)  # fmt: skip
+                      on_call_tool=call_tool, on_subscriptions_listen=self.listen)  # fmt: skip
 
     def _unapproved(
         self, identity: Identity, profile: str, params: types.CallToolRequestParams, decision: str

@@ -45,6 +45,8 @@ class Upstream:
         self.generation = 0
         self._ready = asyncio.Event()  # clear while (re)connecting: new calls wait instead of finding no session
         self._ready.set()
+        # Called when the upstream goes down or comes back (its tools leave or rejoin every list).
+        self.on_change: Any = None
 
     async def connect(self) -> None:
         """Connect (again) and list the tools; on failure the upstream is down and offers nothing."""
@@ -61,6 +63,7 @@ class Upstream:
 
         self.generation += 1
         self._ready.clear()
+        was = self.down
         try:
             await self.server.cleanup()
             await asyncio.wait_for(self.server.connect(), self.timeout)
@@ -72,6 +75,25 @@ class Upstream:
             log.warning("upstream %s is down: %s", self.name, self.down)
         finally:
             self._ready.set()
+        if (was is None) != (self.down is None) and self.on_change is not None:
+            await self.on_change()
+
+    async def check(self, timeout: float = 2.0) -> None:
+        """Look at an upstream: list its tools if up (2026-07-28 has no ping), else try to bring it back."""
+        if self.down is not None:
+            await self._reconnect(self.generation)
+            return
+        seen = self.generation
+        try:
+            await self._ready.wait()
+            tools = await asyncio.wait_for(self.server.list_tools(), timeout)
+        except Exception:  # noqa: BLE001 - no answer is the answer
+            await self._reconnect(seen)
+            return
+        if seen == self.generation and [t.model_dump() for t in tools] != [t.model_dump() for t in self.tools]:
+            self.tools = tools
+            if self.on_change is not None:
+                await self.on_change()
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
         """tools/call; a dropped session is reconnected once and the call re-sent when that is safe."""
