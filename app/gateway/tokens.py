@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 
 from app.config.governance import GatewayConfig, GatewayIdentity, Globs, RateLimit
 from app.errors import ConfigError, UsageError
+from app.state import write_private_json
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,5 @@ def add_token(gateway: GatewayConfig, path: Path, name: str, profiles: list[str]
         raise UsageError(f"identity {name!r} already has a token in {path}", hint="choose another name")
     token = "agd_" + secrets.token_urlsafe(32)
     entries[name] = GatewayIdentity(token_sha256=digest(token), profiles=profiles)
-    body = {"identities": {n: e.model_dump(exclude_none=True) for n, e in entries.items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(body, f, indent=2)
-    os.replace(tmp, path)
+    write_private_json(path, {"identities": {n: e.model_dump(exclude_none=True) for n, e in entries.items()}})
     return token

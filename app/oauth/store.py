@@ -11,18 +11,17 @@ behind one issuer can share one. Tokens belong to one server (their audience).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from app.state import write_private_json
 
 INDEX = "servers.json"
 
@@ -57,21 +56,6 @@ def _read(path: Path) -> dict[str, Any]:
             hint="delete the file and log in again with `agentdeck auth login SERVER`",
         ) from None
     return data if isinstance(data, dict) else {}
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # created 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass
@@ -133,7 +117,7 @@ class TokenStore:
         metadata = getattr(self.context() if self.context is not None else None, "oauth_metadata", None)
         if metadata is not None:
             data["metadata"] = metadata.model_dump(mode="json", exclude_none=True)
-        _write(path, data)
+        write_private_json(path, data)
         self._index(issuer, self._client_id())
 
     async def get_client_info(self) -> Any:
@@ -155,7 +139,7 @@ class TokenStore:
         data = _read(path)
         data["issuer"] = issuer
         data.setdefault("clients", {})[client_info.client_id] = client_info.model_dump(mode="json", exclude_none=True)
-        _write(path, data)
+        write_private_json(path, data)
         self._index(issuer, client_info.client_id)
 
     def metadata(self) -> Any:
@@ -201,7 +185,7 @@ class TokenStore:
         data = _read(path)
         if data.get("tokens", {}).pop(self.server_url, None) is None:
             return False
-        _write(path, data)
+        write_private_json(path, data)
         return True
 
     # --- inside ---
@@ -237,4 +221,4 @@ class TokenStore:
             "issuer": issuer,
             "client_id": client_id or (data.get(self.server_url) or {}).get("client_id"),
         }
-        _write(path, data)
+        write_private_json(path, data)
