@@ -22,6 +22,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 WILDCARD = {"0.0.0.0", "::", ""}
 Scope = MutableMapping[str, Any]
+TEXT = b"text/plain; charset=utf-8"
+JSON = b"application/json"
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 
@@ -41,18 +43,7 @@ class BearerAuth:
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
                 body = b'{"error": "unauthorized: send Authorization: Bearer <token>"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b'Bearer realm="agentdeck"'),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send_response(send, 401, body, JSON, [(b"www-authenticate", b'Bearer realm="agentdeck"')])
                 return
         await self.app(scope, receive, send)
 
@@ -135,22 +126,20 @@ class HostGuard:
             origins = [v.decode("latin-1") for k, v in headers if k == b"origin"]
             # More than one Host or Origin is ambiguous: a proxy and this server could read different ones.
             if len(hosts) != 1 or not self.host_ok(hosts[0]):
-                await _plain(send, 421, b"Invalid Host header")
+                await send_response(send, 421, b"Invalid Host header")
                 return
             if len(origins) > 1 or (origins and not self.origin_ok(origins[0])):
-                await _plain(send, 403, b"Invalid Origin header")
+                await send_response(send, 403, b"Invalid Origin header")
                 return
         await self.app(scope, receive, send)
 
 
-async def _plain(send: Any, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+async def send_response(
+    send: Any, status: int, body: bytes, content_type: bytes = TEXT, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A whole ASGI HTTP response: status, content type, length, any further headers, the body."""
+    fields = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": fields})
     await send({"type": "http.response.body", "body": body})
 
 

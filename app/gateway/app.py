@@ -25,6 +25,7 @@ from app.gateway.metrics import Metrics
 from app.gateway.tokens import Identities, Identity
 from app.gateway.upstreams import Upstream, UpstreamDown, check_collisions, visible
 from app.telemetry import ToolCallRecord
+from servers.serving import JSON, send_response
 
 IDENTITY = "agentdeck.identity"
 METADATA = "/.well-known/oauth-protected-resource"
@@ -246,19 +247,18 @@ class Gateway:
         if path == "/healthz":
             status = self.status()
             body = {"status": "ok" if not any(status.values()) else "degraded", "upstreams": status}
-            await _respond(send, 200, json.dumps(body).encode(), b"application/json")
+            await send_response(send, 200, json.dumps(body).encode(), JSON)
             return
         if path == "/metrics":
-            await _respond(send, 200, self.metrics.render(self.status()).encode(), b"text/plain; version=0.0.4")
+            await send_response(send, 200, self.metrics.render(self.status()).encode(), b"text/plain; version=0.0.4")
             return
         if path.startswith(METADATA):
             await self._metadata(scope, send, path[len(METADATA) :])
             return
         profile, transport = _route(path)
         if profile not in self.endpoints or profile not in self.config.profiles:
-            await _respond(
-                send, 404, b'{"error": "not found: the MCP endpoints are /mcp/<profile> and /sse/<profile>"}'
-            )
+            missing = b'{"error": "not found: the MCP endpoints are /mcp/<profile> and /sse/<profile>"}'
+            await send_response(send, 404, missing, JSON)
             return
         try:
             identity = await self._authenticate(scope)
@@ -271,7 +271,7 @@ class Gateway:
         if profile not in identity.profiles:
             self.metrics.reject("profile_not_allowed", identity.name)
             refusal = json.dumps({"error": f"forbidden: '{identity.name}' may not use profile '{profile}'"})
-            await _respond(send, 403, refusal.encode())
+            await send_response(send, 403, refusal.encode(), JSON)
             return
         scope = dict(scope)
         scope[IDENTITY] = identity
@@ -310,13 +310,13 @@ class Gateway:
         if why is not None:
             challenge += ', error="invalid_token", error_description="' + why.replace('"', "'") + '"'
         body = json.dumps({"error": f"unauthorized: {why or 'send Authorization: Bearer <token>'}"}).encode()
-        await _respond(send, 401, body, extra=[(b"www-authenticate", challenge.encode("latin-1", "replace"))])
+        await send_response(send, 401, body, JSON, [(b"www-authenticate", challenge.encode("latin-1", "replace"))])
 
     async def _metadata(self, scope: Any, send: Any, resource_path: str) -> None:
         """RFC 9728 protected-resource metadata for /mcp/<profile> (when callers use JWTs)."""
         profile = resource_path[5:] if resource_path.startswith("/mcp/") else ""
         if self.config.jwt is None or profile not in self.config.profiles:
-            await _respond(send, 404, b'{"error": "no protected-resource metadata here"}')
+            await send_response(send, 404, b'{"error": "no protected-resource metadata here"}', JSON)
             return
         doc = {
             "resource": f"{_base(scope)}/mcp/{profile}",
@@ -324,7 +324,7 @@ class Gateway:
             "bearer_methods_supported": ["header"],
             "resource_name": f"agentdeck gateway, profile {profile}",
         }
-        await _respond(send, 200, json.dumps(doc).encode())
+        await send_response(send, 200, json.dumps(doc).encode(), JSON)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         async with AsyncExitStack() as stack:
@@ -374,9 +374,3 @@ def _base(scope: Any) -> str:
 
 def _error(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-
-
-async def _respond(send: Any, status: int, body: bytes, kind: bytes = b"application/json", extra: Any = ()) -> None:
-    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *extra]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
