@@ -91,10 +91,11 @@ def export_gateway(url: str, token_env: str) -> None:
     import re
     from urllib.parse import urlsplit
 
+    from app.config.models_base import NAME_RE
     from app.errors import UsageError
 
     parts = urlsplit(url)
-    match = re.fullmatch(r"/mcp/([A-Za-z][A-Za-z0-9_-]{0,63})/?", parts.path)
+    match = re.fullmatch(rf"/mcp/({NAME_RE.pattern})/?", parts.path)
     if parts.scheme not in ("http", "https") or not parts.netloc or match is None:
         raise UsageError(
             f"--gateway {url!r} is not a gateway profile URL",

@@ -21,7 +21,7 @@ def _gateway(loaded: LoadedConfig) -> GatewayConfig:
 
 def token_add(config: str | None, name: str, profiles: list[str]) -> None:
     """Create an identity with a new token; print the token (once)."""
-    from app.config.models import NAME_RE
+    from app.config.models_base import NAME_RE
     from app.gateway.tokens import add_token, tokens_path
     from app.state import state_dir
 

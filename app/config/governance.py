@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from app.config.models_base import Strict
+from app.config.models_base import NAME_RE, Strict
 
-_PROFILE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _SHA256 = r"^[0-9a-f]{64}$"
 
 
@@ -139,7 +138,7 @@ class GatewayConfig(Strict):
     @classmethod
     def _profile_names(cls, value: dict[str, GatewayProfile]) -> dict[str, GatewayProfile]:
         for name in value:
-            if not _PROFILE.match(name):
+            if not NAME_RE.fullmatch(name):
                 raise ValueError(f"profile name {name!r} may use only letters, digits, '-' and '_' (it is a URL path)")
         return value
 

@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from app.config.governance import AuditConfig, GatewayConfig, TelemetryConfig
-from app.config.models_base import Strict
+from app.config.models_base import NAME_RE, Strict
 
 FILTER_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
-NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 def _check_name(name: str) -> str:

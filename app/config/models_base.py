@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
+
+# The names of servers, agents, providers and gateway profiles (a profile's name is also a URL path).
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 class Strict(BaseModel):
