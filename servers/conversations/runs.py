@@ -31,7 +31,7 @@ from servers.conversations.common import (
     listing,
 )
 from servers.conversations.store import new_id
-from servers.openai_tools.models import check_model
+from servers.openai_tools.models import usable_model
 from servers.openai_tools.settings import openai_errors
 
 
@@ -102,11 +102,7 @@ def add_run_tools(mcp: MCPServer, shared: Shared) -> None:
         additional_instructions: str | None, metadata: Metadata | None, background: bool,
     ) -> dict[str, Any]:  # fmt: skip
         assistant = assistant_or_fail(assistant_id)
-        chosen = model or assistant["model"]
-        try:
-            check_model(chosen)
-        except ValueError as exc:
-            raise ToolError(str(exc)) from None
+        chosen = usable_model(model or assistant["model"])
         text = instructions if instructions is not None else assistant.get("instructions") or ""
         if additional_instructions:
             text = f"{text}\n\n{additional_instructions}".strip()

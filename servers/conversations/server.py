@@ -30,7 +30,7 @@ from servers.conversations.common import (
 )
 from servers.conversations.runs import add_run_tools
 from servers.conversations.store import Store, new_id
-from servers.openai_tools.models import check_model
+from servers.openai_tools.models import usable_model
 from servers.openai_tools.settings import Clients, Settings, openai_errors
 
 
@@ -44,8 +44,7 @@ def build_server(settings: Settings, store: Store, passthrough: bool = False) ->
     )
 
     def openai(ctx: Context) -> tuple[Any, str]:
-        key = clients.key_for(ctx.headers)
-        return clients.client(key), key
+        return clients.for_request(ctx.headers)
 
     def assistant_or_fail(assistant_id: str) -> dict[str, Any]:
         found = store.assistant(checked(assistant_id, "assistant", "asst_"))
@@ -83,10 +82,7 @@ def build_server(settings: Settings, store: Store, passthrough: bool = False) ->
         top_p: Annotated[float | None, Field(ge=0, le=1)] = None,
     ) -> dict[str, Any]:
         """Create an assistant: a saved model, instructions and function tools to run threads with."""
-        try:
-            check_model(model)
-        except ValueError as exc:
-            raise ToolError(str(exc)) from None
+        usable_model(model)
         for tool in tools or []:
             if tool.get("type") != "function":
                 raise ToolError("only function tools are supported (type: function, with name and parameters)")
@@ -127,10 +123,7 @@ def build_server(settings: Settings, store: Store, passthrough: bool = False) ->
         changes |= {"instructions": instructions, "tools": tools, "metadata": metadata}
         changes |= {"temperature": temperature, "top_p": top_p}
         if model is not None:
-            try:
-                check_model(model)
-            except ValueError as exc:
-                raise ToolError(str(exc)) from None
+            usable_model(model)
         profile = {k: v for k, v in current.items() if k not in ("id", "object", "created_at")}
         profile |= {k: v for k, v in changes.items() if v is not None}
         store.put_assistant(assistant_id, profile)

@@ -49,3 +49,13 @@ def check_model(model: str) -> str:
     if instead is not None:
         raise ValueError(f"OpenAI shut down the model '{model}'; use '{instead}' instead")
     return model
+
+
+def usable_model(model: str) -> str:
+    """check_model for a tool call: a shut-down model is the tool's error, naming its replacement."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    try:
+        return check_model(model)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None

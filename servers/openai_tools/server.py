@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from servers import package_version
 from servers.openai_tools.images import SavedImage, save_original
-from servers.openai_tools.models import DEFAULT_EMBEDDING_MODEL, DEFAULT_MODERATION_MODEL, check_model
+from servers.openai_tools.models import DEFAULT_EMBEDDING_MODEL, DEFAULT_MODERATION_MODEL, usable_model
 from servers.openai_tools.settings import Clients, Settings, openai_errors
 
 # Calls to OpenAI: nothing local changes, the world outside is involved.
@@ -145,6 +145,14 @@ def public_url(url: str) -> str:
     return url
 
 
+# The options generate_image and edit_image share (the Images API's own limits).
+ImagePrompt = Annotated[str, Field(min_length=1, max_length=32000)]
+Quality = Literal["low", "medium", "high", "auto"]
+ImageCount = Annotated[int, Field(ge=1, le=10)]
+Background = Literal["transparent", "opaque", "auto"]
+ImageFormat = Literal["png", "jpeg", "webp"]
+
+
 def build_server(settings: Settings, passthrough: bool = False) -> MCPServer:
     """The MCP server; in passthrough mode each request's X-OpenAI-API-Key header is its key."""
     clients = Clients(settings, passthrough)
@@ -155,14 +163,10 @@ def build_server(settings: Settings, passthrough: bool = False) -> MCPServer:
     )
 
     def client(ctx: Context) -> tuple[Any, str]:
-        api_key = clients.key_for(ctx.headers)
-        return clients.client(api_key), api_key
+        return clients.for_request(ctx.headers)
 
     def model_or_default(model: str | None, default: str) -> str:
-        try:
-            return check_model(model or default)
-        except ValueError as exc:
-            raise ToolError(str(exc)) from None
+        return usable_model(model or default)
 
     async def chat(ctx: Context, messages: list[dict[str, str]], model: str | None, **extra: Any) -> Any:
         openai, api_key = client(ctx)
@@ -334,13 +338,13 @@ def build_server(settings: Settings, passthrough: bool = False) -> MCPServer:
     @mcp.tool(annotations=MAKES)
     async def generate_image(
         ctx: Context,
-        prompt: Annotated[str, Field(min_length=1, max_length=32000)],
+        prompt: ImagePrompt,
         model: str | None = None,
         size: str = "auto",
-        quality: Literal["low", "medium", "high", "auto"] = "auto",
-        n: Annotated[int, Field(ge=1, le=10)] = 1,
-        background: Literal["transparent", "opaque", "auto"] = "auto",
-        output_format: Literal["png", "jpeg", "webp"] = "png",
+        quality: Quality = "auto",
+        n: ImageCount = 1,
+        background: Background = "auto",
+        output_format: ImageFormat = "png",
     ) -> Annotated[CallToolResult, Images]:
         """Generate images: a preview of each (for the chat) and the original saved to the output directory."""
         openai, api_key = client(ctx)
@@ -381,14 +385,14 @@ def build_server(settings: Settings, passthrough: bool = False) -> MCPServer:
     async def edit_image(
         ctx: Context,
         images: Annotated[list[str], Field(min_length=1, max_length=16)],
-        prompt: Annotated[str, Field(min_length=1, max_length=32000)],
+        prompt: ImagePrompt,
         mask: str | None = None,
         model: str | None = None,
         size: str = "auto",
-        quality: Literal["low", "medium", "high", "auto"] = "auto",
-        n: Annotated[int, Field(ge=1, le=10)] = 1,
-        background: Literal["transparent", "opaque", "auto"] = "auto",
-        output_format: Literal["png", "jpeg", "webp"] = "png",
+        quality: Quality = "auto",
+        n: ImageCount = 1,
+        background: Background = "auto",
+        output_format: ImageFormat = "png",
     ) -> Annotated[CallToolResult, Images]:
         """Edit or combine images from the allowed directories (with an optional mask) into new ones."""
         from pathlib import Path

@@ -106,6 +106,11 @@ class Clients:
             raise ToolError("no OpenAI API key: set OPENAI_API_KEY for the server")
         return self.settings.api_key
 
+    def for_request(self, headers: Any) -> tuple[Any, str]:
+        """The client for one request and the key it uses (see key_for)."""
+        key = self.key_for(headers)
+        return self.client(key), key
+
     def client(self, key: str) -> Any:
         """The client to call OpenAI with `key`."""
         from openai import AsyncOpenAI, DefaultAsyncHttpxClient
