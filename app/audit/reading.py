@@ -17,6 +17,9 @@ from typing import Any
 from app.audit.writer import rotated
 from app.errors import UsageError
 
+# Statuses of tool calls that failed, and of calls refused before they ran (by a person, a flag or the gateway).
+FAILED = ("error", "unreachable")
+REFUSED = ("declined", "denied", "rate_limited")
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -82,6 +85,7 @@ class Trail:
         self.path = path
         self.format = fmt
         self.skipped = 0  # lines that are not whole JSON records (a record torn by a full disk)
+        self._last_id = 0  # sqlite: the last row read (follow reads on from there)
 
     def _check(self) -> None:
         if not self.path.exists():
@@ -135,8 +139,7 @@ class Trail:
         """Records written from now on, as they arrive (across rotations), until `stop()`."""
         self._check()
         if self.format == "sqlite":
-            self._last_id = 0
-            for _ in self._rows(0):
+            for _ in self._rows(self._last_id):
                 pass
             while not stop():
                 yield from self._rows(self._last_id)
@@ -188,9 +191,9 @@ def tool_stats(records: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
         group = groups.setdefault(key, {"calls": 0, "errors": 0, "declined": 0, "durations": []})
         group["calls"] += 1
         status = record.get("status")
-        if status in ("error", "unreachable"):
+        if status in FAILED:
             group["errors"] += 1
-        elif status in ("declined", "denied", "rate_limited"):
+        elif status in REFUSED:
             group["declined"] += 1
         if isinstance(record.get("duration_ms"), int | float):
             group["durations"].append(float(record["duration_ms"]))

@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from app.audit.reading import Query, Trail, tool_stats
+from app.audit.reading import FAILED, REFUSED, Query, Trail, tool_stats
 from app.commands.common import load, stderr, stdout
 from app.errors import ConfigError
 
@@ -121,8 +121,7 @@ def query_command(config: str | None, path: str | None, query: Query, limit: int
         table.add_column(column, overflow="fold", no_wrap=not wrap, justify="right" if column == "took" else "left")
     for r in found:
         status = str(r.get("status", ""))
-        refused = status in ("declined", "denied", "rate_limited")
-        style = "red" if status in ("error", "unreachable") else "yellow" if refused else ""
+        style = "red" if status in FAILED else "yellow" if status in REFUSED else ""
         cells = [str(r.get("ts", ""))[:19].replace("T", " "), str(r.get("user", "")), str(r.get("agent") or "")]
         cells += [_what(r), status, _duration(r), _detail(r)]
         table.add_row(*(Text(c) for c in cells), style=style or None)

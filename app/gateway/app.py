@@ -206,21 +206,22 @@ class Gateway:
         started = time.perf_counter()
         result: Any = None
         error: str | None = None
+        unreachable = False
         try:
             result = await self.upstreams[server].call(tool, arguments)
         except UpstreamDown as exc:
-            error = str(exc)
+            error, unreachable = str(exc), True
         except Exception as exc:  # noqa: BLE001 - the caller gets an error result, the gateway goes on
             from app.connect import describe_exception
 
             error = f"calling {server}/{tool} failed: {describe_exception(exc)}"
         seconds = time.perf_counter() - started
         ok = error is None and not getattr(result, "is_error", False)
-        status = "ok" if ok else "unreachable" if isinstance(error, str) and "unavailable" in error else "error"
+        status = "ok" if ok else "unreachable" if unreachable else "error"
         self.metrics.call(server, tool, identity.name, status, seconds)
         if self.trail is not None:
             record = ToolCallRecord(server, tool, arguments, ok, seconds * 1000, error=error,
-                                    unreachable=status == "unreachable", approval=approval)  # fmt: skip
+                                    unreachable=unreachable, approval=approval)  # fmt: skip
             self.trail.run(None, user=identity.name, session=f"gateway:{profile}").tool_call(record, result)
         return result if error is None else _error(error)
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,10 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def tokens_path(gateway: GatewayConfig, resolve: object, state: Path) -> Path:
+def tokens_path(gateway: GatewayConfig, resolve: Callable[[str], Path], state: Path) -> Path:
     """Where `gateway token add` keeps identities: tokens_file (relative to the config) or the state directory."""
     if gateway.tokens_file:
-        return Path(resolve(gateway.tokens_file))  # type: ignore[operator]
+        return resolve(gateway.tokens_file)
     return state / "gateway-tokens.json"
 
 
