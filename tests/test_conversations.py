@@ -96,6 +96,8 @@ async def test_the_old_assistants_flow_end_to_end(tmp_path, fake):
         }
         assert (await call("get_thread", thread_id=thread["id"]))["metadata"] == {"user": "bob"}
         assert (await call("modify_assistant", assistant_id=assistant["id"], name="Sums"))["name"] == "Sums"
+        refused = await call("modify_assistant", assistant_id=assistant["id"], tools=[{"type": "file_search"}])
+        assert "only function tools are supported" in refused  # as create_assistant says
         assert [a["name"] for a in (await call("list_assistants"))["data"]] == ["Sums"]
         assert (await call("delete_message", thread_id=thread["id"], message_id=message["id"]))["deleted"]
         assert (await call("delete_thread", thread_id=thread["id"]))["deleted"]

@@ -34,6 +34,13 @@ from servers.openai_tools.models import usable_model
 from servers.openai_tools.settings import Clients, Settings, openai_errors
 
 
+def function_tools_only(tools: list[dict[str, Any]] | None) -> None:
+    """Runs give the model function tools only: anything else is the caller's error."""
+    for tool in tools or []:
+        if tool.get("type") != "function":
+            raise ToolError("only function tools are supported (type: function, with name and parameters)")
+
+
 def build_server(settings: Settings, store: Store, passthrough: bool = False) -> MCPServer:
     """The MCP server over `store`, talking to OpenAI with the server's key or each caller's."""
     clients = Clients(settings, passthrough)
@@ -83,9 +90,7 @@ def build_server(settings: Settings, store: Store, passthrough: bool = False) ->
     ) -> dict[str, Any]:
         """Create an assistant: a saved model, instructions and function tools to run threads with."""
         usable_model(model)
-        for tool in tools or []:
-            if tool.get("type") != "function":
-                raise ToolError("only function tools are supported (type: function, with name and parameters)")
+        function_tools_only(tools)
         assistant_id = new_id("asst")
         profile: dict[str, Any] = {"model": model, "name": name, "description": description}
         profile |= {"instructions": instructions, "tools": tools or [], "metadata": metadata or {}}
@@ -124,6 +129,7 @@ def build_server(settings: Settings, store: Store, passthrough: bool = False) ->
         changes |= {"temperature": temperature, "top_p": top_p}
         if model is not None:
             usable_model(model)
+        function_tools_only(tools)
         profile = {k: v for k, v in current.items() if k not in ("id", "object", "created_at")}
         profile |= {k: v for k, v in changes.items() if v is not None}
         store.put_assistant(assistant_id, profile)
