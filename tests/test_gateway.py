@@ -572,6 +572,7 @@ async def test_an_http_upstream_that_goes_away_leaves_the_lists_and_listeners_ar
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.types import ToolListChangedNotification
 
     from tests.conftest import wait_for_port
 
@@ -592,12 +593,24 @@ async def test_an_http_upstream_that_goes_away_leaves_the_lists_and_listeners_ar
     )
     gateway, base = serve(tmp_path, port)
     headers = {"Authorization": f"Bearer {ALICE}"}
+    told_legacy: list[str] = []  # an older client cannot listen; it is told on its session's stream
+
+    async def legacy_heard(message: Any) -> None:
+        if isinstance(message, ToolListChangedNotification):
+            told_legacy.append(message.method)
+
     try:
         async with (
             httpx2.AsyncClient(headers=headers) as http,
             Client(streamable_http_client(f"{base}/mcp/all", http_client=http)) as c,
             c.listen(tools_list_changed=True) as changes,
-        ):
+            httpx2.AsyncClient(headers=headers) as http_legacy,
+            Client(
+                streamable_http_client(f"{base}/mcp/all", http_client=http_legacy), mode="legacy",
+                message_handler=legacy_heard,
+            ) as old,
+        ):  # fmt: skip
+            assert "toy__add" in {t.name for t in (await old.list_tools()).tools}
             events = aiter(changes)
 
             async def names() -> set[str]:
@@ -611,9 +624,16 @@ async def test_an_http_upstream_that_goes_away_leaves_the_lists_and_listeners_ar
             assert text(failed) == "3"  # the other upstream goes on
             with urllib.request.urlopen(f"{base}/healthz") as resp:
                 assert json.loads(resp.read())["status"] == "degraded"
+            for _ in range(50):
+                if told_legacy:
+                    break
+                await asyncio.sleep(0.1)
+            assert told_legacy, "the legacy client was not told its list changed"
             toy = start_toy()
             await asyncio.wait_for(anext(events), 15)  # and it is back
             assert "toy__add" in await names()
+            await asyncio.sleep(0.5)
+            assert len(told_legacy) >= 2
             assert text(await c.call_tool("toy__add", {"a": 2, "b": 2})) == "4"
     finally:
         stop_all([gateway, toy])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -18,7 +19,7 @@ from mcp.server.lowlevel import Server
 
 from app.config.governance import GatewayConfig
 from app.config.loader import LoadedConfig
-from app.gateway.approval import Approvals, needs_approval
+from app.gateway.approval import MODERN, Approvals, needs_approval
 from app.gateway.jwt_auth import JwtRejected, JwtVerifier, looks_like_jwt
 from app.gateway.limits import Limiter
 from app.gateway.metrics import Metrics
@@ -60,6 +61,8 @@ class Gateway:
         # Clients listening (subscriptions/listen, 2026-07-28) hear when their tool lists change.
         self.bus = InMemorySubscriptionBus()
         self.listen = ListenHandler(self.bus)
+        # Older clients cannot listen; those that listed tools are sent list_changed on their session.
+        self.legacy_listeners: weakref.WeakSet[Any] = weakref.WeakSet()
         for upstream in self.upstreams.values():
             upstream.on_change = self.tools_changed
         self.servers = {name: self._server(name) for name in self.config.profiles}
@@ -92,10 +95,12 @@ class Gateway:
             stack.callback(task.cancel)
 
     async def tools_changed(self) -> None:
-        """Tell listening clients to list their tools again."""
+        """Tell listening clients (and older clients that listed tools) to list their tools again."""
         from mcp.server.subscriptions import ToolsListChanged
 
         await self.bus.publish(ToolsListChanged())
+        for connection in list(self.legacy_listeners):
+            await connection.send_tool_list_changed()  # never raises: a closed stream drops it
 
     async def _monitor(self, interval: float) -> None:
         """Until cancelled: notice upstreams that died (their tools leave the lists) and bring back those that return."""
@@ -144,6 +149,9 @@ class Gateway:
             return {} if profile is None else visible(self.config, self.upstreams, profile, identity)
 
         async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+            if str(ctx.protocol_version) < MODERN:
+                # ctx.session lives for one request; the connection it wraps lives as long as the client's.
+                self.legacy_listeners.add(ctx.session._connection)
             exposed = offered(_identity(ctx))
             return types.ListToolsResult(tools=[e.tool.model_copy(update={"name": e.name}) for e in exposed.values()])
 
