@@ -29,9 +29,10 @@ from app.list_cache import ListCache
 from app.liveness import down_message, failed_message, is_connection_loss, watched
 from app.mcp_client import ClientHooks, client_session
 from app.mcp_direct import StderrLog, describe_target, stdio_params
+from app.otel import in_turn
 from app.recovery import Recovery, never_delivered, session_watching_client
 from app.startup import EarlyServers, early_streams
-from app.telemetry import record_tool_call, record_warning
+from app.telemetry import current_log, record_tool_call, record_warning
 from app.tool_content import for_model
 
 log = logging.getLogger("agentdeck.servers")
@@ -317,9 +318,10 @@ class _DeckServer:
         try:
             call = super().call_tool  # type: ignore[misc]
             repeatable = self._deck_repeatable(tool_name)
-            result = for_model(
-                await self._deck_recovering(lambda: call(tool_name, arguments, meta), idempotent=repeatable)
-            )
+            with in_turn(getattr(current_log(), "turns", None)):  # the tool-call span joins its turn
+                result = for_model(
+                    await self._deck_recovering(lambda: call(tool_name, arguments, meta), idempotent=repeatable)
+                )
             ok = not getattr(result, "is_error", False)
             self.last_error = None
             return result

@@ -95,7 +95,7 @@ class _RunAudit:
 @contextlib.contextmanager
 def audited_run(deck: Deck, agent: str, question: Any, log: ToolCallLog, row: str | None) -> Iterator[_RunAudit]:
     """Attribute a run's records to a new audit run (when the deck has a trail): run_start, then run_end."""
-    from app.otel import tracer
+    from app.otel import Turns, tracer
 
     run = deck.audit.run(agent, row) if deck.audit is not None else None
     log.audit = run
@@ -108,6 +108,7 @@ def audited_run(deck: Deck, agent: str, question: Any, log: ToolCallLog, row: st
     # The run's span is current while it runs: model spans and the mcp client's tool-call spans
     # (and the traceparent it sends to servers) hang under it.
     with tracer().start_as_current_span("agentdeck run", attributes=attributes) as span:
+        log.turns = Turns(span)
         try:
             yield state
         except BaseException as exc:
@@ -115,6 +116,9 @@ def audited_run(deck: Deck, agent: str, question: Any, log: ToolCallLog, row: st
             state.fail("cancelled" if cancelled else "error", None if cancelled else str(exc))
             span.set_attribute("agentdeck.status", "cancelled" if cancelled else "error")
             raise
+        finally:
+            log.turns.close()
+            log.turns = None
         state.fail("error", "the run stopped without an answer")
 
 

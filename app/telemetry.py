@@ -67,6 +67,8 @@ class ToolCallLog:
     audit: Any = None
     # Approvals granted and not yet matched to the call they allowed: (tool, arguments, decision).
     approved: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    # The run's turns as spans (an app.otel.Turns), set while an audited run is in progress.
+    turns: Any = None
 
     def take_approval(self, tool: str, arguments: dict[str, Any]) -> dict[str, str] | None:
         """The approval given for this call, if one was asked (each approval matches one call)."""

@@ -63,11 +63,17 @@ def test_a_run_is_one_trace_from_run_to_model_and_tool_calls_and_the_server_sees
     runs = [s for s in spans if s[1] == "agentdeck run"]
     assert len(runs) == 1 and runs[0][2] == trace_id
     run_span = runs[0][3]
+    # run -> turn -> model request / tool call: the first turn asked for the tool, the second answered.
+    turns = {s[1]: s for s in spans if s[1].startswith("agentdeck turn")}
+    assert set(turns) == {"agentdeck turn 1", "agentdeck turn 2"}
+    assert all(s[2] == trace_id and s[4] == run_span for s in turns.values())
+    first, second = turns["agentdeck turn 1"][3], turns["agentdeck turn 2"][3]
     models = [s for s in spans if s[1] == "chat offline/offline"]
-    assert len(models) == 2 and all(s[2] == trace_id and s[4] == run_span for s in models)
+    assert len(models) == 2 and all(s[2] == trace_id for s in models)
+    assert sorted(s[4] for s in models) == sorted([first, second])
     (call,) = [s for s in spans if s[1].endswith("tools/call trace_context")]
-    # The server was called with the tool-call span's own context, under the run.
-    assert (call[2], call[3], call[4]) == (trace_id, call_span, run_span)
+    # The server was called with the tool-call span's own context, under the turn that asked for it.
+    assert (call[2], call[3], call[4]) == (trace_id, call_span, first)
 
 
 def test_telemetry_without_the_sdk_is_a_clear_error(tmp_path):

@@ -24,7 +24,9 @@ class AuditedModel(Model):
         from app.otel import tracer
 
         attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": self.name}
-        return tracer().start_span(f"chat {self.name}", attributes=attributes)
+        turns = getattr(current_log(), "turns", None)
+        context = None if turns is None else turns.next()  # each request to the model starts a turn
+        return tracer().start_span(f"chat {self.name}", context=context, attributes=attributes)
 
     def _record(self, span: Any, started: float, usage: Any, error: BaseException | None) -> None:
         text = None if error is None else f"{type(error).__name__}: {error}"
