@@ -116,14 +116,10 @@ async def run_row(deck: Deck, row: InputRow, approver: Approver, timeout: float 
 
 
 class RowRunner(Protocol):
-    """How the engine turns an input row into a result row."""
-
-    def failed(self, row: InputRow) -> dict[str, Any]:
-        """The result of a row that cannot run (its `error` says why)."""
-        ...
+    """How the engine turns an input row into a result row (here, in a worker process or on a Ray actor)."""
 
     async def run(self, row: InputRow) -> dict[str, Any]:
-        """Run one row; every outcome, even cancellation, is a result."""
+        """Run one row; every outcome, even cancellation or a row that cannot run (`row.error`), is a result."""
         ...
 
 
@@ -135,10 +131,9 @@ class DeckRunner:
     approver: Approver
     timeout: float | None = None
 
-    def failed(self, row: InputRow) -> dict[str, Any]:
-        return base_row(row, self.deck.agent.name)
-
     async def run(self, row: InputRow) -> dict[str, Any]:
+        if row.error is not None:
+            return base_row(row, self.deck.agent.name)
         return await run_row(self.deck, row, self.approver, self.timeout)
 
 
@@ -192,13 +187,7 @@ async def run_batch(
                 stats.duplicates += 1
                 continue
             seen.add(row.id)
-        if row.error is not None:
-            try:
-                record(runner.failed(row))
-            except Exception as exc:  # noqa: BLE001 - surfaced by the caller through control.failure
-                control.fail(exc)
-                break
-        elif not await _offer(queue, row, control):
+        if not await _offer(queue, row, control):
             break
     await _close(queue, options.concurrency, control)
     await asyncio.gather(*control.tasks, return_exceptions=True)

@@ -61,20 +61,20 @@ class VariantRunner:
     prices: PriceTable
     timeout: float | None = None
 
-    def failed(self, row: InputRow) -> dict[str, Any]:
-        assert isinstance(row, ExperimentRow)
-        return self._tag(row, base_row(row, self.decks[row.variant].agent.name))
-
     async def run(self, row: InputRow) -> dict[str, Any]:
         assert isinstance(row, ExperimentRow)
-        result = await run_row(self.decks[row.variant], row, self.approvers[row.variant], self.timeout)
-        return self._tag(row, result)
+        deck = self.decks[row.variant]
+        if row.error is not None:
+            return tag(row, base_row(row, deck.agent.name), None)
+        result = await run_row(deck, row, self.approvers[row.variant], self.timeout)
+        return tag(row, result, self.prices.cost(self.models[row.variant], result.get("usage")))
 
-    def _tag(self, row: ExperimentRow, result: dict[str, Any]) -> dict[str, Any]:
-        cost = self.prices.cost(self.models[row.variant], result.get("usage"))
-        result.pop("id")
-        head = {"id": row.id, "question": row.question, "variant": row.variant, "repeat": row.repeat}
-        return {**head, **result, "cost_usd": None if cost is None else round(cost, 8)}
+
+def tag(row: ExperimentRow, result: dict[str, Any], cost: float | None) -> dict[str, Any]:
+    """A batch result as an experiment row: question, variant and repeat first, its cost last."""
+    result.pop("id")
+    head = {"id": row.id, "question": row.question, "variant": row.variant, "repeat": row.repeat}
+    return {**head, **result, "cost_usd": None if cost is None else round(cost, 8)}
 
 
 async def open_decks(stack: AsyncExitStack, plans: list[VariantPlan]) -> dict[str, Deck]:
