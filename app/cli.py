@@ -9,7 +9,19 @@ from typing import Annotated, NoReturn
 import typer
 
 from app.cli_groups import audit_app, auth_app, config_app, experiment_app, gateway_app, servers_app, tools_app
-from app.cli_shared import CONFIG_HELP, AgentOpt, Command, ConfigOpt, Group, ProgressEveryOpt, UserOpt, arg, opt
+from app.cli_shared import (
+    CONFIG_HELP,
+    AgentOpt,
+    Command,
+    ConfigOpt,
+    ExecutorOpt,
+    Group,
+    ProgressEveryOpt,
+    UserOpt,
+    WorkersOpt,
+    arg,
+    opt,
+)
 
 app = typer.Typer(
     name="agentdeck",
@@ -187,7 +199,12 @@ def batch(
         str | None, opt("--out", "-o", metavar="PATH", help="Results JSONL (default: INPUT's name + .results.jsonl).")
     ] = None,
     agent: AgentOpt = None,
-    concurrency: Annotated[int, opt("--concurrency", "-j", metavar="N", help="Rows run at the same time.")] = 8,
+    concurrency: Annotated[
+        int | None,
+        opt("--concurrency", "-j", metavar="N", help="Rows run at the same time (per worker); default 8."),
+    ] = None,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT: skip finished ids, retry failed.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUT.")] = False,
     template: Annotated[
@@ -226,6 +243,7 @@ def batch(
         BatchArgs(
             input, out, agent, concurrency, resume, overwrite, template, id_field, input_field, limit,
             max_errors, timeout, approve.value if approve else None, summary, progress_every, config, user,
+            executor.value if executor else None, workers,
         )
     )  # fmt: skip
 

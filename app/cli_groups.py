@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from app.cli_shared import Command, ConfigOpt, JsonOpt, ProgressEveryOpt, UserOpt, arg, opt, sub_app
+from app.cli_shared import (
+    Command,
+    ConfigOpt,
+    ExecutorOpt,
+    JsonOpt,
+    ProgressEveryOpt,
+    UserOpt,
+    WorkersOpt,
+    arg,
+    opt,
+    sub_app,
+)
 
 config_app = sub_app("Validate, show, convert and describe agents.yaml.\n\nExample: agentdeck config validate")
 servers_app = sub_app("List and check the configured MCP servers.\n\nExample: agentdeck servers check")
@@ -42,8 +53,10 @@ def experiment_run(
     ] = None,
     repeat: Annotated[int | None, opt("--repeat", metavar="N", help="Runs of each question per variant.")] = None,
     concurrency: Annotated[
-        int | None, opt("--concurrency", "-j", metavar="N", help="Rows run at the same time.")
+        int | None, opt("--concurrency", "-j", metavar="N", help="Rows run at the same time (per worker).")
     ] = None,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue DIR: run only the missing rows.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results in DIR.")] = False,
     limit: Annotated[int | None, opt("--limit", metavar="N", help="Only the first N questions.")] = None,
@@ -58,7 +71,12 @@ def experiment_run(
     """
     from app.commands.experiment import ExperimentArgs, run_experiment
 
-    run_experiment(ExperimentArgs(file, out, repeat, concurrency, resume, overwrite, limit, progress_every, config))
+    run_experiment(
+        ExperimentArgs(
+            file, out, repeat, concurrency, resume, overwrite, limit, progress_every, config,
+            executor.value if executor else None, workers,
+        )
+    )  # fmt: skip
 
 
 @experiment_app.command("validate", cls=Command)

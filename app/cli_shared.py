@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -81,6 +82,22 @@ def arg(metavar: str, help: str) -> Any:
 
 ConfigOpt = Annotated[str | None, opt("--config", "-c", metavar="PATH", help=CONFIG_HELP, callback=root_config)]
 AgentOpt = Annotated[str | None, opt("--agent", "-a", metavar="NAME", help="Agent to run (default: defaults.agent).")]
+
+
+class ExecutorName(StrEnum):
+    local = "local"
+    processes = "processes"
+    ray = "ray"
+
+
+ExecutorOpt = Annotated[
+    ExecutorName | None,
+    opt("--executor", metavar="NAME", help="local (default), processes or ray: where rows run (or batch.executor)."),
+]
+WorkersOpt = Annotated[
+    int | None,
+    opt("--workers", metavar="N", help="Worker processes or Ray actors (default: batch.workers, else the cores)."),
+]
 ProgressEveryOpt = Annotated[
     float, opt("--progress-every", metavar="SECONDS", help="Time between progress lines when not on a terminal.")
 ]

@@ -270,7 +270,16 @@ def test_redaction_hides_secret_values():
 
 def test_json_schema_describes_the_config():
     schema = Config.model_json_schema()
-    assert set(schema["properties"]) == {"providers", "defaults", "servers", "agents", "audit", "telemetry", "gateway"}
+    assert set(schema["properties"]) == {
+        "providers",
+        "defaults",
+        "servers",
+        "agents",
+        "audit",
+        "telemetry",
+        "gateway",
+        "batch",
+    }
     assert schema["additionalProperties"] is False
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ async def drive(
     *,
     remaining: int,
     progress_every: float,
+    alive: Callable[[], int] | None = None,
 ) -> None:
     """Run every row, appending results to `out` as they finish; Ctrl-C stops and keeps what is done."""
     from app.commands.common import stderr
@@ -35,7 +36,7 @@ async def drive(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, control.interrupt)
     writer = ResultWriter(out)
-    progress = Progress(stderr(), stats, remaining, progress_every)
+    progress = Progress(stderr(), stats, remaining, progress_every, alive)
 
     def emit(row: dict[str, Any]) -> None:
         writer.write(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -18,19 +19,23 @@ def _rate_eta(done: int, total: int, elapsed: float) -> tuple[float, float | Non
     return rate, eta
 
 
-def plain_line(stats: BatchStats, total: int, elapsed: float) -> str:
-    """`progress: 120/200 rows · 3 errors · 12.0 rows/s · ETA 7 s`."""
+def plain_line(stats: BatchStats, total: int, elapsed: float, alive: int | None = None) -> str:
+    """`progress: 120/200 rows · 3 errors · 12.0 rows/s · ETA 7 s` (and `· 2 workers` when there are workers)."""
     done = stats.finished
     rate, eta = _rate_eta(done, total, elapsed)
     eta_text = f"{eta:.0f} s" if eta is not None else "?"
-    return f"progress: {done}/{total} rows · {stats.errors} errors · {rate:.1f} rows/s · ETA {eta_text}"
+    workers = "" if alive is None else f" · {alive} workers"
+    return f"progress: {done}/{total} rows · {stats.errors} errors · {rate:.1f} rows/s · ETA {eta_text}{workers}"
 
 
 class Progress:
     """Shows how far the batch is; `tick` after each row, `close` at the end."""
 
-    def __init__(self, console: Console, stats: BatchStats, total: int, interval: float) -> None:
+    def __init__(
+        self, console: Console, stats: BatchStats, total: int, interval: float, alive: Callable[[], int] | None = None
+    ) -> None:
         self.console = console
+        self.alive = alive  # how many workers are up (processes and ray executors)
         self.stats = stats
         self.total = total
         self.interval = interval
@@ -48,12 +53,13 @@ class Progress:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:.1f} rows/s"),
                 TextColumn("[red]{task.fields[errors]} errors"),
+                TextColumn("{task.fields[workers]}"),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 console=console,
                 transient=True,
             )
-            self.task = self.bar.add_task("batch", total=total, rate=0.0, errors=0)
+            self.task = self.bar.add_task("batch", total=total, rate=0.0, errors=0, workers=self._workers())
             self.bar.start()
         else:
             self.ticker = asyncio.get_running_loop().create_task(self._print_every())
@@ -61,13 +67,19 @@ class Progress:
     async def _print_every(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            self.console.print(plain_line(self.stats, self.total, time.perf_counter() - self.started), markup=False)
+            alive = None if self.alive is None else self.alive()
+            self.console.print(
+                plain_line(self.stats, self.total, time.perf_counter() - self.started, alive), markup=False
+            )
+
+    def _workers(self) -> str:
+        return "" if self.alive is None else f"{self.alive()} workers"
 
     def tick(self) -> None:
         if self.bar is not None:
             done = self.stats.finished
             rate, _ = _rate_eta(done, self.total, time.perf_counter() - self.started)
-            self.bar.update(self.task, completed=done, rate=rate, errors=self.stats.errors)
+            self.bar.update(self.task, completed=done, rate=rate, errors=self.stats.errors, workers=self._workers())
 
     async def close(self) -> None:
         if self.bar is not None:

@@ -43,6 +43,10 @@ class BatchStats:
     hosted_calls: int = 0
     tool_errors: int = 0
     approvals: int = 0
+    # Set by the command for the processes and ray executors: each worker's rows, CPU and restarts.
+    executor: str = "local"
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    requeued: int = 0  # rows run again because their worker died
 
     @property
     def finished(self) -> int:
@@ -103,6 +107,9 @@ class BatchStats:
             "cpu_s": round(self.cpu_s, 3),
             "rows_per_s": round(ran / self.wall_s, 2) if self.wall_s > 0 else 0.0,
             "stopped": self.stopped,
+            "executor": self.executor,
+            "workers": self.workers,
+            "rows_run_again": self.requeued,
         }
 
 
@@ -142,6 +149,12 @@ def summary_lines(stats: BatchStats, out: str, errors: str, resume_argv: list[st
         lines.append(f"  tool calls: {calls}")
     if stats.approvals:
         lines.append(f"  approvals asked: {stats.approvals}")
+    if stats.workers:
+        each = "; ".join(f"{w['name']} {w['rows']} rows, {w['rows_per_s']} rows/s, cpu {w['cpu_s']:.1f} s, "
+                         f"{w['restarts']} restarts" for w in stats.workers)  # fmt: skip
+        lines.append(f"  workers ({stats.executor}): {each}")
+    if stats.requeued:
+        lines.append(f"  {stats.requeued} rows run again after their worker died (a tool with side effects may repeat)")
     lines.append(
         f"  results: {out}" + (f" · failures also in {errors}" if stats.errors or stats.by_status["cancelled"] else "")
     )

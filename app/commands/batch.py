@@ -18,7 +18,7 @@ class BatchArgs:
     input: str
     out: str | None = None
     agent: str | None = None
-    concurrency: int = 8
+    concurrency: int | None = None
     resume: bool = False
     overwrite: bool = False
     template: str | None = None
@@ -32,6 +32,8 @@ class BatchArgs:
     progress_every: float = 10.0
     config: str | None = None
     user: str | None = None
+    executor: str | None = None
+    workers: int | None = None
 
 
 def default_out(input_path: Path) -> Path:
@@ -40,7 +42,7 @@ def default_out(input_path: Path) -> Path:
 
 
 def _check(args: BatchArgs) -> None:
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -60,6 +62,8 @@ def resume_argv(args: BatchArgs, out: Path) -> list[str]:
         ("--id-field", args.id_field),
         ("--input-field", args.input_field),
         ("--approve", args.approve),
+        ("--executor", args.executor),
+        ("--workers", None if args.workers is None else str(args.workers)),
     ):
         if value is not None:
             argv += [flag, value]
@@ -67,15 +71,17 @@ def resume_argv(args: BatchArgs, out: Path) -> list[str]:
 
 
 def batch_command(args: BatchArgs) -> None:
-    """Validate everything up front, then connect once and run the rows."""
-    from app.approvals import approve_all, decline_all
+    """Validate everything up front, then connect once (or start the workers) and run the rows."""
+    from contextlib import AsyncExitStack
+
     from app.batch.driver import drive
-    from app.batch.engine import BatchOptions, Control, DeckRunner
+    from app.batch.engine import BatchOptions, Control
     from app.batch.inputs import count_records, input_spec, read_rows
     from app.batch.results import compact, errors_path, prepare
     from app.batch.stats import BatchStats, summary_lines
+    from app.executors import make_plan, open_executor
+    from app.executors.jobs import BatchJob
     from app.prices import PriceTable
-    from app.startup import opened_deck
 
     _check(args)
     spec = input_spec(Path(args.input), args.template, args.id_field, args.input_field)
@@ -86,35 +92,35 @@ def batch_command(args: BatchArgs) -> None:
     if summary_path is not None and not summary_path.parent.is_dir():
         raise UsageError(f"cannot write the summary to {summary_path}: no such directory")
     loaded = load(args.config)
+    plan = make_plan(loaded.config.batch, args.executor, args.workers, args.concurrency)
     existing = prepare(out, args.resume, args.overwrite)
     total = count_records(spec)
     if args.limit is not None:
         total = min(total, args.limit)
-    approver = approve_all if args.approve == "yes" else decline_all
-    stats = BatchStats(total=total)
+    stats = BatchStats(total=total, executor=plan.executor)
     control = Control()
-    options = BatchOptions(args.concurrency, args.max_errors, args.limit, unique_ids=bool(args.id_field))
+    job = BatchJob(config=str(loaded.path), agent=args.agent, approve=args.approve, timeout=args.timeout,
+                   user=args.user, session=f"batch:{spec.path.name}")  # fmt: skip
 
     async def go() -> None:
         started = time.perf_counter()
-        session = f"batch:{spec.path.name}"
-        async with opened_deck(
-            loaded, args.agent, status_console=status_console(), audited=True, user=args.user, session=session
-        ) as deck:
+        async with AsyncExitStack() as stack:
+            running = await open_executor(stack, plan, job, status_console(), loaded)
+            opened = running.opened
             stats.startup_s = time.perf_counter() - started
-            stats.model = deck.models.model_name(deck.agent.name)
-            for warning in deck.warnings():
+            stats.model = opened.model
+            for warning in opened.warnings:
                 stderr().print(f"[yellow]warning:[/] {warning}")
-            if deck.models.is_offline(deck.agent.name):
-                stderr().print(f"[dim]Using the offline model ({deck.models.model_label(deck.agent.name)}).[/]")
-            runner = DeckRunner(deck, approver, args.timeout)
+            if opened.offline is not None:
+                stderr().print(f"[dim]Using the offline model ({opened.offline}).[/]")
+            options = BatchOptions(running.concurrency, args.max_errors, args.limit, unique_ids=bool(args.id_field))
             remaining = max(total - len(existing.done), 0)
-            rows = read_rows(spec)
             await drive(
-                runner, rows, existing.done, out, stats, options, control, remaining=remaining,
-                progress_every=args.progress_every,
+                opened.runner, read_rows(spec), existing.done, out, stats, options, control, remaining=remaining,
+                progress_every=args.progress_every, alive=running.alive,
             )  # fmt: skip
-            stats.tools_list_fetches = {n: s.tools_list_fetches for n, s in deck.servers.items()}
+        stats.tools_list_fetches = running.fetches()
+        stats.workers, stats.requeued = running.worker_stats(stats.wall_s), running.requeued()
         stats.total_s = time.perf_counter() - started
 
     run_async(go())

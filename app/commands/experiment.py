@@ -27,6 +27,8 @@ class ExperimentArgs:
     limit: int | None = None
     progress_every: float = 10.0
     config: str | None = None
+    executor: str | None = None
+    workers: int | None = None
 
 
 def default_dir(path: Path) -> Path:
@@ -45,7 +47,10 @@ def _check(args: ExperimentArgs) -> None:
 def resume_argv(args: ExperimentArgs, directory: Path) -> list[str]:
     """The command line that continues this experiment."""
     argv = ["agentdeck", "experiment", "run", args.file, "-o", str(directory), "--resume"]
-    for flag, value in (("--config", args.config), ("--repeat", args.repeat), ("--limit", args.limit)):
+    for flag, value in (
+        ("--config", args.config), ("--repeat", args.repeat), ("--limit", args.limit), ("--executor", args.executor),
+        ("--workers", args.workers),
+    ):  # fmt: skip
         if value is not None:
             argv += [flag, str(value)]
     return argv
@@ -75,7 +80,9 @@ def run_experiment(args: ExperimentArgs) -> None:
     from app.batch.inputs import count_records, read_rows
     from app.batch.results import compact, prepare
     from app.batch.stats import BatchStats
-    from app.experiment.runner import expand, open_decks, runner_for, write_meta, write_reports
+    from app.executors import make_plan, open_executor
+    from app.executors.jobs import ExperimentJob
+    from app.experiment.runner import expand, write_meta, write_reports
     from app.experiment.spec import load_experiment
 
     _check(args)
@@ -85,6 +92,8 @@ def run_experiment(args: ExperimentArgs) -> None:
     directory = Path(args.out) if args.out else default_dir(path)
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is a file", hint="-o names a directory for rows.jsonl and the reports")
+    concurrency = args.concurrency or experiment.spec.concurrency
+    plan = make_plan(experiment.base.config.batch, args.executor, args.workers, concurrency)
     rows_path = directory / "rows.jsonl"
     existing = prepare(rows_path, args.resume, args.overwrite)
     if args.overwrite:
@@ -95,25 +104,23 @@ def run_experiment(args: ExperimentArgs) -> None:
     questions = count_records(experiment.questions)
     if args.limit is not None:
         questions = min(questions, args.limit)
-    stats = BatchStats(total=questions * len(names) * repeat)
+    stats = BatchStats(total=questions * len(names) * repeat, executor=plan.executor)
     control = Control()
-    concurrency = args.concurrency or experiment.spec.concurrency
-    options = BatchOptions(concurrency, unique_ids=bool(experiment.spec.id_field))
+    job = ExperimentJob(file=str(path.resolve()), config=args.config, timeout=experiment.spec.timeout)
 
     async def go() -> None:
         async with AsyncExitStack() as stack:
-            decks = await open_decks(stack, experiment.variants)
-            for name, deck in decks.items():
-                for warning in deck.warnings():
-                    stderr().print(f"[yellow]warning:[/] variant {name}: {warning}")
-            runner = runner_for(experiment, decks, experiment.spec.timeout)
+            running = await open_executor(stack, plan, job)
+            for warning in running.opened.warnings:
+                stderr().print(f"[yellow]warning:[/] {warning}")
             records = read_rows(experiment.questions)
             if args.limit is not None:
                 records = itertools.islice(records, args.limit)
             remaining = max(stats.total - len(existing.done), 0)
+            options = BatchOptions(running.concurrency, unique_ids=bool(experiment.spec.id_field))
             await drive(
-                runner, expand(records, names, repeat), existing.done, rows_path, stats, options, control,
-                remaining=remaining, progress_every=args.progress_every,
+                running.opened.runner, expand(records, names, repeat), existing.done, rows_path, stats, options,
+                control, remaining=remaining, progress_every=args.progress_every, alive=running.alive,
             )  # fmt: skip
 
     run_async(go())

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from app.config.execution import BatchSettings
 from app.config.governance import AuditConfig, GatewayConfig, TelemetryConfig
 from app.config.models_base import NAME_RE, Strict
 
@@ -381,6 +382,7 @@ class Config(Strict):
     audit: AuditConfig | None = None
     telemetry: TelemetryConfig | None = None
     gateway: GatewayConfig | None = None
+    batch: BatchSettings | None = None
 
 
 def _check_http_url(value: str) -> str:

@@ -1,0 +1,235 @@
+"""The `ray` executor: async Ray actors, each holding its own MCP connections, fed rows by the driver.
+
+Without `ray.address` agentdeck starts a local cluster (no dashboard) and stops it at the end.
+A lost actor is replaced and its rows in flight run once more elsewhere, as with worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from app.batch.inputs import InputRow
+from app.config.execution import RaySettings
+from app.errors import AgentdeckError, ConfigError, RunError
+from app.executors import children
+from app.executors.jobs import BatchJob, ExperimentJob, row_to_wire
+from app.executors.pool import Gone, Pool, WorkerStats, worker_error
+
+RESTARTS = 3
+INSTALL = "pip install 'agentdeck[ray]'"
+
+
+class Actor:
+    """One actor and what the driver knows of it."""
+
+    def __init__(self, index: int, concurrency: int) -> None:
+        self.stats = WorkerStats(f"a{index + 1}")
+        self.concurrency = concurrency
+        self.handle: Any = None
+        self.ready: dict[str, Any] = {}
+        self.running: dict[int, Any] = {}  # seq -> the ObjectRef of its row
+        self.gone: str | None = "not started"
+        self.cpu_before = 0.0
+
+    @property
+    def free(self) -> int:
+        return 0 if self.gone else self.concurrency - len(self.running)
+
+    def local_children(self) -> list[children.Child]:
+        """Its MCP servers' pids when it runs on this machine (elsewhere they cannot be reached from here)."""
+        if self.ready.get("host") != socket.gethostname():
+            return []
+        return [(int(pid), int(started)) for pid, started in self.ready.get("children", [])]
+
+
+class RayPool(Pool):
+    """Ray actors behind the engine's row-runner interface."""
+
+    def __init__(self, job: BatchJob | ExperimentJob, workers: int, concurrency: int, settings: RaySettings) -> None:
+        super().__init__(job)
+        self.settings = settings
+        self.actors = [Actor(i, concurrency) for i in range(workers)]
+        self.ray: Any = None
+        self.actor_class: Any = None
+        self.started_cluster = False
+        self.startup_s = 0.0
+        self._fetches: dict[str, int] = {}  # tools/list requests per server, summed when the actors close
+
+    async def start(self) -> None:
+        """Join or start the cluster, then open the job on every actor."""
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("the ray executor needs Ray, which is not installed", hint=INSTALL) from None
+        self.ray = ray
+        began = time.perf_counter()
+        await asyncio.to_thread(self._init)
+        cpus = self.ray.cluster_resources().get("CPU", 0)
+        if len(self.actors) > cpus:
+            await self.close()
+            raise RunError(
+                f"the Ray cluster has {cpus:g} CPUs for {len(self.actors)} actors (each takes one)",
+                hint="lower --workers (or batch.workers), or give the cluster more CPUs (batch.ray.num_cpus)",
+            )
+        from app.executors.ray_worker import RowActor
+
+        self.actor_class = self.ray.remote(num_cpus=1, max_concurrency=self.actors[0].concurrency + 4)(RowActor)
+        results = await asyncio.gather(*(self._open(a) for a in self.actors), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                await self.close()
+                raise result
+        self.ready = self.actors[0].ready
+        self.startup_s = time.perf_counter() - began
+
+    def _init(self) -> None:
+        ray, settings = self.ray, self.settings
+        common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
+        if settings.runtime_env is not None:
+            common["runtime_env"] = settings.runtime_env
+        try:
+            if settings.address is not None:
+                _probe(settings.address)
+                ray.init(address=settings.address, **common)
+            else:
+                self.started_cluster = True
+                cpus = settings.num_cpus or os.cpu_count() or 1
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, **common)
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+            where = settings.address or "a local cluster"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunError(
+                f"cannot reach the Ray cluster at {where}: {first}",
+                hint="check batch.ray.address (ray status shows the head's address), or remove it to start one here",
+            ) from None
+
+    async def _open(self, actor: Actor) -> None:
+        ray = self.ray
+        actor.handle = self.actor_class.remote()
+        try:
+            ready = await actor.handle.open.remote(self.job.model_dump_json(), os.getcwd())
+        except ray.exceptions.RayError as exc:
+            raise RunError(f"Ray actor {actor.stats.name} could not start: {_first_line(exc)}") from None
+        if "fatal" in ready:
+            raise worker_error(f"Ray actor {actor.stats.name}", ready)
+        actor.ready = ready
+        actor.stats.pid = ready.get("pid")
+        actor.gone = None
+
+    def stats(self) -> list[WorkerStats]:
+        return [a.stats for a in self.actors]
+
+    def fetches(self) -> dict[str, int]:
+        return dict(self._fetches)
+
+    def alive(self) -> int:
+        return sum(1 for a in self.actors if a.gone is None)
+
+    def _pick(self) -> Actor | None:
+        live = [a for a in self.actors if a.free > 0]
+        return max(live, key=lambda a: a.free) if live else None
+
+    def _all_down(self) -> str | None:
+        if any(a.gone is None or a in self._restarting for a in self.actors):
+            return None
+        return self.actors[-1].gone
+
+    async def _run_on(self, worker: Any, seq: int, row: InputRow) -> dict[str, Any]:
+        actor: Actor = worker
+        ref = actor.handle.run.remote(row_to_wire(row))
+        actor.running[seq] = ref
+        try:
+            answer = await ref
+        except self.ray.exceptions.RayActorError as exc:
+            self._lost(actor, f"Ray actor {actor.stats.name} (pid {actor.stats.pid}) was lost: {_first_line(exc)}")
+            raise Gone(actor.gone or "lost") from None
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self.ray.cancel(ref)
+            raise
+        finally:
+            actor.running.pop(seq, None)
+        actor.stats.rows += 1
+        actor.stats.cpu_s = actor.cpu_before + answer["cpu"]
+        return answer["result"]  # type: ignore[no-any-return]
+
+    def _lost(self, actor: Actor, cause: str) -> None:
+        if actor.gone is not None:
+            return
+        actor.gone = cause
+        actor.cpu_before = actor.stats.cpu_s
+        children.kill(actor.local_children())
+        if self.closing or actor.stats.restarts >= RESTARTS:
+            return
+        self._restarting.add(actor)
+
+        async def again() -> None:
+            try:
+                while actor.stats.restarts < RESTARTS:
+                    actor.stats.restarts += 1
+                    try:
+                        await self._open(actor)
+                        return
+                    except AgentdeckError as exc:  # lost again while starting
+                        actor.gone = exc.message
+            finally:
+                self._restarting.discard(actor)
+                self.changed()
+
+        self._spawn(again())
+
+    async def close(self) -> None:
+        """Close every actor (gracefully unless interrupted), then leave or stop the cluster."""
+        if self.ray is None or not self.ray.is_initialized():
+            return
+        await self._settle()
+        live = [a for a in self.actors if a.handle is not None and a.gone is None]
+        # Interrupted: the rows still running were recorded as cancelled; closing the decks ends them.
+        answers = await asyncio.gather(
+            *(self._bye(a, 5 if self.cancelled else 30) for a in live), return_exceptions=True
+        )
+        for answer in answers:
+            for name, count in (answer if isinstance(answer, dict) else {}).get("fetches", {}).items():
+                self._fetches[name] = self._fetches.get(name, 0) + count
+        for actor in self.actors:
+            if actor.handle is not None:
+                with contextlib.suppress(Exception):
+                    self.ray.kill(actor.handle)
+            children.kill(actor.local_children())
+        await asyncio.to_thread(self.ray.shutdown)
+
+    async def _bye(self, actor: Actor, timeout: float) -> dict[str, Any]:
+        answer: dict[str, Any] = await asyncio.wait_for(actor.handle.close.remote(), timeout)
+        actor.stats.cpu_s = actor.cpu_before + answer["cpu"]
+        actor.stats.peak_rss_mb = answer.get("rss_mb")
+        return answer
+
+
+def _probe(address: str) -> None:
+    """Fail at once when a cluster address does not answer (Ray itself retries for minutes)."""
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise ConnectionError(f"{address!r} is not host:port (or ray://host:port, or auto)")
+    try:
+        socket.create_connection((parts.hostname, port), timeout=5).close()
+    except OSError as exc:
+        raise ConnectionError(exc.strerror or str(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
