@@ -75,7 +75,8 @@ class Turns:
 
         if self.span is None:
             return nullcontext()
-        return trace.use_span(self.span, end_on_exit=False)
+        # A failed tool call is that call's error (its own span says so), not the turn's.
+        return trace.use_span(self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
 
     def close(self) -> None:
         """End the turn in progress, if any."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PY, clean_env, run_cli
-from tests.test_executors import children_of, cmdline, outcome, project, rows, running, wait_for
+from tests.test_executors import children_of, cmdline, descendants, outcome, project, rows, running, wait_for
 
 RAY = str(Path(PY).parent / "ray")
 # The test cluster runs without token auth, so it does not depend on ~/.ray/auth_token.
@@ -69,7 +69,7 @@ def start(folder: Path, *args: str, debug: bool = False, **env_extra: str) -> tu
 
 
 def test_a_lost_actor_has_its_rows_run_again_and_the_rows_match_local(tmp_path, cluster):
-    project(tmp_path, f"batch: {{ray: {{address: '{cluster}'}}}}\n")
+    project(tmp_path, f"batch: {{ray: {{address: '{cluster}'}}}}\n", linger=True)
     queries = [f"sleep 0.{i % 3 + 3}" if i % 2 else f"add {i} and {i}" for i in range(16)]
     (tmp_path / "r.txt").write_text("\n".join(queries) + "\n")
     local = run_cli("batch", "r.txt", "-o", "local.jsonl", cwd=tmp_path)
@@ -116,13 +116,12 @@ def test_a_killed_driver_leaves_no_actor_and_resume_runs_only_the_missing_rows(t
 def test_ctrl_c_on_a_local_cluster_cancels_the_running_rows_and_leaves_no_ray_process(tmp_path):
     project(tmp_path)
     (tmp_path / "c.txt").write_text("add 1 and 1\n" + "sleep 30\n" * 4)
-    before = ray_processes()
     proc, err = start(tmp_path, "c.txt", "--executor", "ray", "--workers", "2", "-j", "1")
     out = tmp_path / "c.results.jsonl"
     wait_for(lambda: out.exists() and out.read_text(), 90)
-    ours = ray_processes() - before
-    toys = [c for p in ours for c in children_of(p) if "toy.py" in cmdline(c)]
-    assert ours and len(toys) == 2
+    ours = descendants(proc.pid)  # the cluster agentdeck started: its GCS, raylet, workers and their servers
+    toys = [p for p in ours if "toy.py" in cmdline(p)]
+    assert any("raylet" in cmdline(p) for p in ours) and len(toys) == 2
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=60)

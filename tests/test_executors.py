@@ -27,12 +27,17 @@ rules:
 """
 
 
-def project(tmp_path: Path, extra: str = "") -> Path:
-    """The offline model and the toy server over stdio (each worker starts its own)."""
+def project(tmp_path: Path, extra: str = "", linger: bool = False) -> Path:
+    """The offline model and the toy server over stdio (each worker starts its own).
+
+    `linger`: the toy server outlives its client's end of the pipe, as some servers do, so only
+    agentdeck stopping it makes it go away.
+    """
     (tmp_path / "rules.yaml").write_text(RULES)
+    args = f"['{TOY}', '--linger']" if linger else f"['{TOY}']"
     (tmp_path / "agents.yaml").write_text(
         "providers:\n  offline: {kind: offline, rules: rules.yaml}\n"
-        f"servers:\n  toy: {{transport: stdio, command: {PY}, args: ['{TOY}'], cache_tools: true}}\n"
+        f"servers:\n  toy: {{transport: stdio, command: {PY}, args: {args}, cache_tools: true}}\n"
         f"agents:\n  main: {{servers: [toy]}}\n{extra}"
     )
     return tmp_path
@@ -48,6 +53,16 @@ def children_of(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):
             found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        for child in children_of(todo.pop()):
+            found.append(child)
+            todo.append(child)
     return found
 
 
@@ -90,25 +105,27 @@ def test_processes_give_the_same_rows_as_local_including_rows_that_cannot_run(tm
     lines = [json.dumps({"id": f"q{i}", "input": f"add {i} and {i * 2}"}) for i in range(24)]
     lines.insert(5, "{not json")
     lines.insert(9, json.dumps({"id": "empty", "input": ""}))
+    lines.append(json.dumps({"id": "nap", "input": "sleep 0.6"}))  # the batch lasts long enough for progress lines
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
     local = run_cli("batch", "in.jsonl", "-o", "local.jsonl", "--id-field", "id", cwd=tmp_path)
     pooled = run_cli(
         "batch", "in.jsonl", "-o", "pool.jsonl", "--id-field", "id", "--executor", "processes", "--workers", "2",
-        "-j", "3", "--summary", "summary.json", cwd=tmp_path,
+        "-j", "3", "--summary", "summary.json", "--progress-every", "0.1", cwd=tmp_path,
     )  # fmt: skip
     assert local.code == pooled.code == 1, pooled.err  # the unreadable rows are errors in both
     assert outcome(tmp_path / "local.jsonl") == outcome(tmp_path / "pool.jsonl")
-    assert len(rows(tmp_path / "pool.jsonl")) == 26
+    assert len(rows(tmp_path / "pool.jsonl")) == 27
     assert ("q3", "ok", "Sum is 9", None) in outcome(tmp_path / "pool.jsonl")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["executor"] == "processes" and [w["name"] for w in summary["workers"]] == ["w1", "w2"]
-    assert sum(w["rows"] for w in summary["workers"]) == 26 and all(w["cpu_s"] > 0 for w in summary["workers"])
+    assert sum(w["rows"] for w in summary["workers"]) == 27 and all(w["cpu_s"] > 0 for w in summary["workers"])
     assert summary["tools_list_fetches"] == {"toy": 2}  # one cached list per worker
     assert "workers (processes): w1 " in pooled.out and "0 restarts" in pooled.out
+    assert re.search(r"progress: \d+/27 rows .* · 2 workers", pooled.err), pooled.err  # how many are up
 
 
 def test_a_killed_worker_has_its_rows_run_again_and_its_servers_stopped(tmp_path):
-    project(tmp_path)
+    project(tmp_path, linger=True)
     (tmp_path / "s.txt").write_text("".join(f"sleep 0.{i % 4 + 3}\n" for i in range(24)))
     proc = subprocess.Popen(
         [PY, "-m", "app", "batch", "s.txt", "--executor", "processes", "--workers", "2", "-j", "3"],
@@ -244,3 +261,32 @@ def test_an_experiment_runs_on_worker_processes_with_the_same_rows_as_local(tmp_
     assert shape("local") == shape("pool") and len(shape("pool")) == 20
     report = json.loads((tmp_path / "pool" / "report.json").read_text())
     assert [v["name"] for v in report["variants"]] == ["cached", "uncached"]
+
+
+def test_only_the_same_process_is_killed_never_one_that_reused_its_pid():
+    from app.executors.children import descendants as found_below
+    from app.executors.children import kill, start_time
+
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        started = start_time(sleeper.pid)
+        assert started is not None and (sleeper.pid, started) in found_below(os.getpid())
+        kill([(sleeper.pid, started + 1)])  # a recorded start time that is not this process's: left alone
+        time.sleep(0.2)
+        assert sleeper.poll() is None
+        kill([(sleeper.pid, started)])
+        assert sleeper.wait(5) == -signal.SIGKILL
+    finally:
+        sleeper.kill()
+
+
+def test_a_worker_that_cannot_start_stops_the_command_with_its_error_and_exit_code(tmp_path):
+    project(tmp_path, "audit: {path: blocker/audit.jsonl}\n")
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    (tmp_path / "a.txt").write_text("add 1 and 1\n")
+    res = run_cli("batch", "a.txt", "--executor", "processes", "--workers", "2", cwd=tmp_path)
+    assert res.code == 2, res.err
+    assert res.err.startswith("error: worker w") and "cannot write the audit trail" in res.err, res.err
+    assert "Traceback" not in res.err and not any(
+        p for p in descendants(os.getpid()) if "executors.worker" in cmdline(p)
+    )

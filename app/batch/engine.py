@@ -162,7 +162,11 @@ async def run_batch(
                 return
             if row is None or control.stopping:
                 return  # rows not started are simply left for --resume
-            result = await runner.run(row)
+            try:
+                result = await runner.run(row)
+            except Exception as exc:  # noqa: BLE001 - a bug in agentdeck: stop rather than lose the row silently
+                control.stop(f"a row failed inside agentdeck ({type(exc).__name__}: {exc}); it is left for --resume")
+                return
             try:
                 record(result)
             except Exception as exc:  # noqa: BLE001 - surfaced by the caller through control.failure

@@ -79,8 +79,8 @@ def batch_command(args: BatchArgs) -> None:
     from app.batch.inputs import count_records, input_spec, read_rows
     from app.batch.results import compact, errors_path, prepare
     from app.batch.stats import BatchStats, summary_lines
-    from app.executors import make_plan, open_executor
     from app.executors.jobs import BatchJob
+    from app.executors.plan import make_plan, open_executor
     from app.prices import PriceTable
 
     _check(args)
@@ -99,13 +99,16 @@ def batch_command(args: BatchArgs) -> None:
         total = min(total, args.limit)
     stats = BatchStats(total=total, executor=plan.executor)
     control = Control()
-    job = BatchJob(config=str(loaded.path), agent=args.agent, approve=args.approve, timeout=args.timeout,
+    # Absolute: a Ray actor on a cluster started elsewhere does not work in this directory.
+    job = BatchJob(config=str(loaded.path.resolve()), agent=args.agent, approve=args.approve, timeout=args.timeout,
                    user=args.user, session=f"batch:{spec.path.name}")  # fmt: skip
 
     async def go() -> None:
         started = time.perf_counter()
         async with AsyncExitStack() as stack:
             running = await open_executor(stack, plan, job, status_console(), loaded)
+            if running.pool is not None:
+                running.pool.stop_batch = control.stop  # every worker down: the rest waits for --resume
             opened = running.opened
             stats.startup_s = time.perf_counter() - started
             stats.model = opened.model

@@ -80,8 +80,8 @@ def run_experiment(args: ExperimentArgs) -> None:
     from app.batch.inputs import count_records, read_rows
     from app.batch.results import compact, prepare
     from app.batch.stats import BatchStats
-    from app.executors import make_plan, open_executor
     from app.executors.jobs import ExperimentJob
+    from app.executors.plan import make_plan, open_executor
     from app.experiment.runner import expand, write_meta, write_reports
     from app.experiment.spec import load_experiment
 
@@ -92,7 +92,10 @@ def run_experiment(args: ExperimentArgs) -> None:
     directory = Path(args.out) if args.out else default_dir(path)
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is a file", hint="-o names a directory for rows.jsonl and the reports")
-    concurrency = args.concurrency or experiment.spec.concurrency
+    # The experiment file's own concurrency, if it sets one, over batch.concurrency of the config.
+    concurrency = args.concurrency or (
+        experiment.spec.concurrency if "concurrency" in experiment.spec.model_fields_set else None
+    )
     plan = make_plan(experiment.base.config.batch, args.executor, args.workers, concurrency)
     rows_path = directory / "rows.jsonl"
     existing = prepare(rows_path, args.resume, args.overwrite)
@@ -106,11 +109,15 @@ def run_experiment(args: ExperimentArgs) -> None:
         questions = min(questions, args.limit)
     stats = BatchStats(total=questions * len(names) * repeat, executor=plan.executor)
     control = Control()
-    job = ExperimentJob(file=str(path.resolve()), config=args.config, timeout=experiment.spec.timeout)
+    job = ExperimentJob(  # absolute paths: a Ray actor on a cluster started elsewhere works in another directory
+        file=str(path.resolve()), config=str(experiment.base.path.resolve()), timeout=experiment.spec.timeout
+    )
 
     async def go() -> None:
         async with AsyncExitStack() as stack:
             running = await open_executor(stack, plan, job)
+            if running.pool is not None:
+                running.pool.stop_batch = control.stop  # every worker down: the rest waits for --resume
             for warning in running.opened.warnings:
                 stderr().print(f"[yellow]warning:[/] {warning}")
             records = read_rows(experiment.questions)

@@ -1,13 +1,13 @@
-"""What every multi-worker executor shares: handing rows to workers with room, and running a row
-again once when its worker dies under it."""
+"""What every multi-worker executor shares: handing rows to workers with room, running a row again
+once when its worker dies under it, and replacing dead workers."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from app.batch.engine import base_row
 from app.batch.inputs import InputRow
@@ -15,6 +15,9 @@ from app.errors import AgentdeckError
 from app.executors.jobs import BatchJob, ExperimentJob
 
 log = logging.getLogger("agentdeck.executors")
+
+RESTARTS = 3  # per worker: past this a worker that keeps dying stays down
+STARTUP_TIMEOUT = 120.0  # seconds a worker may take to open its decks
 
 
 class Gone(Exception):
@@ -34,13 +37,25 @@ class WorkerStats:
     rows: int = 0
     cpu_s: float = 0.0
     restarts: int = 0
-    started: float = 0.0
     peak_rss_mb: float | None = None  # the worker's peak memory, reported when it closes
 
     def as_dict(self, wall_s: float) -> dict[str, Any]:
+        """The summary's entry, with rows/s over the batch's rows phase."""
         rate = self.rows / wall_s if wall_s > 0 else 0.0
         return {"name": self.name, "rows": self.rows, "rows_per_s": round(rate, 2), "cpu_s": round(self.cpu_s, 3),
                 "restarts": self.restarts, "peak_rss_mb": self.peak_rss_mb}  # fmt: skip
+
+
+class Worker(Protocol):
+    """What the pool needs of a worker process or an actor."""
+
+    stats: WorkerStats
+    gone: str | None  # why it is down; None while it is up
+
+    @property
+    def free(self) -> int:
+        """Rows it can take now."""
+        ...
 
 
 def peak_rss_mb() -> float:
@@ -58,14 +73,18 @@ def worker_error(name: str, report: dict[str, Any]) -> AgentdeckError:
 
 
 class Pool:
-    """The engine's row runner for workers elsewhere; subclasses say how to reach and restart them."""
+    """The engine's row runner for workers elsewhere; subclasses say how to reach and replace them."""
 
     def __init__(self, job: BatchJob | ExperimentJob) -> None:
         self.job = job
+        self.workers: Sequence[Worker] = []
         self.ready: dict[str, Any] = {}  # the first worker's report: model, warnings, agents
         self.cancelled = False  # Ctrl-C: close stops the workers instead of letting them finish
-        self.requeued = 0
         self.closing = False  # no restarts once the batch is over
+        self.requeued = 0
+        # Set by the command: stop feeding rows (they stay for --resume) once every worker is down.
+        self.stop_batch: Callable[[str], None] | None = None
+        self.last_cause: str | None = None
         self._seq = 0
         self._restarting: set[Any] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -78,7 +97,10 @@ class Pool:
             while True:
                 worker = await self._worker()
                 if worker is None:
-                    return self._result(row, f"no worker is left to run it: {self._all_down()}")
+                    reason = f"every worker is down ({self.last_cause})"
+                    if self.stop_batch is not None:
+                        self.stop_batch(reason)
+                    return self._result(row, f"not run: {reason}")
                 self._seq += 1
                 log.debug("row %s -> worker %s (pid %s)", row.id, worker.stats.name, worker.stats.pid)
                 try:
@@ -93,14 +115,16 @@ class Pool:
         except asyncio.CancelledError:
             self.cancelled = True
             return self._result(row, "the batch was interrupted while this row ran", "cancelled")
+        except Exception as exc:  # noqa: BLE001 - one row's failure never ends the batch
+            return self._result(row, f"{type(exc).__name__}: {exc}")
 
     async def _worker(self) -> Any:
         """A live worker with room, waiting while workers restart; None when every worker is down for good."""
         while True:
-            worker = self._pick()
-            if worker is not None:
-                return worker
-            if self._all_down() is not None:
+            live = [w for w in self.workers if w.free > 0]
+            if live:
+                return max(live, key=lambda w: w.free)
+            if not any(w.gone is None or w in self._restarting for w in self.workers):
                 return None
             self._change.clear()
             await self._change.wait()
@@ -109,23 +133,49 @@ class Pool:
         """A slot freed or a worker came back (or went away): waiting rows look again."""
         self._change.set()
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+    def down(self, worker: Worker, cause: str) -> None:
+        """Mark `worker` dead and start replacing it (unless the batch is over or it died too often)."""
+        worker.gone = self.last_cause = cause
+        if self.closing or worker.stats.restarts >= RESTARTS or worker in self._restarting:
+            return
+        self._restarting.add(worker)
+
+        async def again() -> None:
+            try:
+                while worker.stats.restarts < RESTARTS:
+                    worker.stats.restarts += 1
+                    try:
+                        await self._replace(worker)
+                        return
+                    except AgentdeckError as exc:  # it died again while starting
+                        worker.gone = self.last_cause = exc.message
+            finally:
+                self._restarting.discard(worker)
+                self.changed()
+
+        task = asyncio.create_task(again())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def _settle(self) -> None:
-        """Stop restarting workers: the batch is over (a half-started one is stopped with the rest)."""
+        """Stop replacing workers: the batch is over (a half-started one is stopped with the rest)."""
         self.closing = True
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
 
+    def stats(self) -> list[WorkerStats]:
+        """Every worker's numbers, for the summary."""
+        return [w.stats for w in self.workers]
+
+    def alive(self) -> int:
+        """How many workers are up, for the progress line."""
+        return sum(1 for w in self.workers if w.gone is None)
+
     def _result(self, row: InputRow, error: str, status: str = "error") -> dict[str, Any]:
         """The result of a row no worker answered for (shaped as the worker's runner shapes it)."""
         agents = self.ready.get("agents", {})
-        variant = getattr(row, "variant", "")
-        result = base_row(row, agents.get(variant, ""))
+        result = base_row(row, agents.get(getattr(row, "variant", ""), ""))
         result.update(status=status, error=error)
         if isinstance(self.job, ExperimentJob):
             from app.experiment.runner import ExperimentRow, tag
@@ -134,12 +184,10 @@ class Pool:
             return tag(row, result, None)
         return result
 
-    # Subclasses: which worker has room, why all are down (None while any can still run rows), how to run.
-    def _pick(self) -> Any:
-        raise NotImplementedError
-
-    def _all_down(self) -> str | None:
-        raise NotImplementedError
-
     async def _run_on(self, worker: Any, seq: int, row: InputRow) -> dict[str, Any]:
+        """Run `row` on `worker`; Gone when the worker dies first."""
+        raise NotImplementedError
+
+    async def _replace(self, worker: Any) -> None:
+        """Start `worker` afresh; AgentdeckError when it cannot start."""
         raise NotImplementedError

@@ -15,27 +15,31 @@ import json
 import os
 import signal
 import sys
-import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from app.batch.inputs import InputRow
 from app.errors import AgentdeckError
 from app.executors import children
 from app.executors.jobs import BatchJob, ExperimentJob, row_to_wire
-from app.executors.pool import Gone, Pool, WorkerStats, worker_error
+from app.executors.pool import STARTUP_TIMEOUT, Gone, Pool, WorkerStats, worker_error
 
-RESTARTS = 3  # per worker: past this a worker that keeps dying stays down
+LINE_LIMIT = 64 * 1024 * 1024  # one result line; a longer one is a broken worker
+
+
+class RowFailed(Exception):
+    """The worker could not produce this row's result (a bug there, not a death)."""
 
 
 class WorkerProcess:
     """One worker process and the rows it is running."""
 
-    def __init__(self, index: int, job: BatchJob | ExperimentJob, concurrency: int, on_death: Any = None) -> None:
-        self.index = index
-        self.on_death = on_death  # called with this worker when it dies unasked
+    def __init__(
+        self, index: int, job: BatchJob | ExperimentJob, concurrency: int, on_death: Callable[[Any, str], None]
+    ) -> None:
         self.job = job
         self.concurrency = concurrency
+        self.on_death = on_death  # called with this worker and the cause when it dies unasked
         self.stats = WorkerStats(f"w{index + 1}")
         self.proc: asyncio.subprocess.Process | None = None
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -44,44 +48,57 @@ class WorkerProcess:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self.gone: str | None = "not started"
         self.bye: dict[str, Any] = {}
+        self.stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._cpu_before = 0.0  # CPU of earlier lives of this worker
-        self.stopping = False
 
     @property
     def free(self) -> int:
+        """Rows it can take now."""
         return 0 if self.gone else self.concurrency - len(self.pending)
 
     async def start(self) -> None:
         """Start the process and wait until its decks are open; AgentdeckError when it cannot."""
-        import app
-
-        root = str(Path(app.__file__).resolve().parent.parent)
-        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "PYTHONPATH": path, "AGENTDECK_DRIVER_PID": str(os.getpid())}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.executors.worker", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-            start_new_session=True,  # Ctrl-C reaches the driver only; it decides what stops
-            limit=64 * 1024 * 1024,
-        )  # fmt: skip
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(self.job.model_dump_json().encode() + b"\n")
-        self._tasks = [asyncio.create_task(self._read_stderr())]
-        first = await self.proc.stdout.readline()
-        message = json.loads(first) if first.strip() else {}
-        if "ready" not in message:
-            await self.proc.wait()
-            await asyncio.sleep(0)  # let the last of standard error be read
-            if "fatal" in message:
-                raise worker_error(f"worker {self.stats.name}", message)
-            raise AgentdeckError(f"worker {self.stats.name} could not start: {self._cause()}")
+        name = f"worker {self.stats.name}"
+        # -P: the directory the batch runs in may hold a package of its own named `app`.
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-P", "-m", "app.executors.worker", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "AGENTDECK_DRIVER_PID": str(os.getpid())},
+                start_new_session=True,  # Ctrl-C reaches the driver only; it decides what stops
+                limit=LINE_LIMIT,
+            )  # fmt: skip
+        except OSError as exc:
+            raise AgentdeckError(f"{name} could not start: {exc.strerror or exc}") from None
+        self.proc = proc
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(self.job.model_dump_json().encode() + b"\n")
+        self._tasks = [asyncio.create_task(self._read_stderr(proc))]
+        try:
+            first = await asyncio.wait_for(proc.stdout.readline(), STARTUP_TIMEOUT)
+            message = json.loads(first) if first.strip() else {}
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise AgentdeckError(
+                f"{name} did not get ready within {STARTUP_TIMEOUT:g} s: {self._cause(proc)}"
+            ) from None
+        except ValueError:
+            message = {}
+        if not isinstance(message, dict) or "ready" not in message:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            await asyncio.sleep(0.05)  # let the last of standard error be read
+            if isinstance(message, dict) and "fatal" in message:
+                raise worker_error(name, message)
+            raise AgentdeckError(f"{name} could not start: {self._cause(proc)}")
         self.ready = message["ready"]
-        self.children = [tuple(c) for c in self.ready.get("children", [])]  # type: ignore[misc]
-        self.stats.pid = self.proc.pid
-        self.stats.started = time.perf_counter()
+        self.children = [(int(pid), int(started)) for pid, started in self.ready.get("children", [])]
+        self.stats.pid = proc.pid
         self.gone = None
-        self._tasks.append(asyncio.create_task(self._read_results()))
+        self._tasks.append(asyncio.create_task(self._read_results(proc)))
 
     async def run(self, seq: int, row: InputRow) -> dict[str, Any]:
         """Run `row` here; Gone when this worker dies first."""
@@ -90,51 +107,72 @@ class WorkerProcess:
         self.pending[seq] = future
         try:
             self.proc.stdin.write(json.dumps({"seq": seq, "row": row_to_wire(row)}).encode() + b"\n")
-            return await future
+            message = await future
         finally:
             self.pending.pop(seq, None)
+        if "error" in message:
+            raise RowFailed(message["error"])
+        return message["result"]  # type: ignore[no-any-return]
 
-    async def _read_results(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            message = json.loads(line)
-            if "bye" in message:
-                self.bye = message["bye"]
-                self.stats.cpu_s = self._cpu_before + message["bye"]["cpu"]
-                self.stats.peak_rss_mb = message["bye"].get("rss_mb")
-                continue
-            self.stats.rows += 1
-            self.stats.cpu_s = self._cpu_before + message["cpu"]
-            future = self.pending.get(message["seq"])
-            if future is not None and not future.done():
-                future.set_result(message["result"])
-        await self.proc.wait()
-        self._died(self._cause())
+    async def _read_results(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        try:
+            while line := await proc.stdout.readline():
+                try:
+                    self._take(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line torn by the worker's death; its row is failed below
+        except ValueError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()  # a line past the limit: this worker cannot be read any more
+        finally:
+            await proc.wait()
+            self._died(self._cause(proc))
 
-    async def _read_stderr(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        while line := await self.proc.stderr.readline():
-            self.stderr_tail.append(line.decode(errors="replace").rstrip())
+    def _take(self, message: dict[str, Any]) -> None:
+        if "bye" in message:
+            self.bye = message["bye"]
+            self.stats.cpu_s = self._cpu_before + message["bye"]["cpu"]
+            self.stats.peak_rss_mb = message["bye"].get("rss_mb")
+            return
+        self.stats.rows += 1
+        self.stats.cpu_s = self._cpu_before + message.get("cpu", 0.0)
+        future = self.pending.get(message["seq"])
+        if future is not None and not future.done():
+            future.set_result(message)
 
-    def _cause(self) -> str:
-        assert self.proc is not None
-        code = self.proc.returncode
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        with contextlib.suppress(ValueError):
+            while line := await proc.stderr.readline():
+                self.stderr_tail.append(line.decode(errors="replace").rstrip())
+
+    def _cause(self, proc: asyncio.subprocess.Process) -> str:
+        """How the worker ended, with the last line it wrote to standard error (secrets masked)."""
+        from app.config.redact import redact, secret_values
+
+        code = proc.returncode
         if code is not None and code < 0:
-            how = f"was killed by {signal.Signals(-code).name}"
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
         else:
             how = f"exited with code {code}"
         last = next((line for line in reversed(self.stderr_tail) if line.strip()), None)
-        return f"worker {self.stats.name} (pid {self.proc.pid}) {how}" + (f": {last}" if last else "")
+        text = f"worker {self.stats.name} (pid {proc.pid}) {how}" + (f": {last}" if last else "")
+        return str(redact(text, secret_values({}, os.environ)))
 
     def _died(self, cause: str) -> None:
-        self.gone = cause
         self._cpu_before = self.stats.cpu_s
         children.kill(self.children)  # its MCP servers would otherwise outlive it
         for future in self.pending.values():
             if not future.done():
                 future.set_exception(Gone(cause))
-        if not self.stopping and self.on_death is not None:
-            self.on_death(self)
+        if self.stopping:
+            self.gone = cause
+        else:
+            self.on_death(self, cause)
 
     async def stop(self, now: bool) -> None:
         """Finish (end of input) or, when `now`, cancel what runs; then make sure nothing is left."""
@@ -154,7 +192,9 @@ class WorkerProcess:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        _, late = await asyncio.wait(self._tasks, timeout=2) if self._tasks else (set(), set())
+        for task in late:
+            task.cancel()
         children.kill(self.children)
 
 
@@ -163,64 +203,38 @@ class ProcessPool(Pool):
 
     def __init__(self, job: BatchJob | ExperimentJob, workers: int, concurrency: int) -> None:
         super().__init__(job)
-        self.workers = [WorkerProcess(i, job, concurrency, self._restart_soon) for i in range(workers)]
+        self.processes = [WorkerProcess(i, job, concurrency, self.down) for i in range(workers)]
+        self.workers = self.processes
 
     async def start(self) -> None:
         """Start every worker at once; the first that cannot start stops the command."""
-        results = await asyncio.gather(*(w.start() for w in self.workers), return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(w.start() for w in self.processes), return_exceptions=True)
+        except asyncio.CancelledError:
+            self.cancelled = True  # Ctrl-C while starting: close stops them at once
+            raise
         for result in results:
             if isinstance(result, BaseException):
-                await self.close()
                 raise result
-        self.ready = self.workers[0].ready
-
-    def stats(self) -> list[WorkerStats]:
-        return [w.stats for w in self.workers]
+        self.ready = self.processes[0].ready
 
     def fetches(self) -> dict[str, int]:
+        """tools/list requests per server, summed over the workers (known once they have closed)."""
         total: dict[str, int] = {}
-        for worker in self.workers:
+        for worker in self.processes:
             for name, count in worker.bye.get("fetches", {}).items():
                 total[name] = total.get(name, 0) + count
         return total
 
-    def _pick(self) -> WorkerProcess | None:
-        live = [w for w in self.workers if w.free > 0]
-        return max(live, key=lambda w: w.free) if live else None
-
-    def _all_down(self) -> str | None:
-        if any(w.gone is None or w in self._restarting for w in self.workers):
-            return None
-        return self.workers[-1].gone
-
     async def _run_on(self, worker: Any, seq: int, row: InputRow) -> dict[str, Any]:
         return await worker.run(seq, row)  # type: ignore[no-any-return]
 
-    def _restart_soon(self, worker: WorkerProcess) -> None:
-        if self.closing or worker.stats.restarts >= RESTARTS or worker in self._restarting:
-            return
-        self._restarting.add(worker)
-
-        async def again() -> None:
-            try:
-                while worker.stats.restarts < RESTARTS:
-                    await worker.stop(now=True)
-                    worker.stats.restarts += 1
-                    worker.stopping = False
-                    try:
-                        await worker.start()
-                        return
-                    except AgentdeckError as exc:  # it died again while starting
-                        worker.gone = exc.message
-            finally:
-                self._restarting.discard(worker)
-                self.changed()
-
-        self._spawn(again())
-
-    def alive(self) -> int:
-        return sum(1 for w in self.workers if w.gone is None)
+    async def _replace(self, worker: Any) -> None:
+        await worker.stop(now=True)
+        worker.stopping = False
+        await worker.start()
 
     async def close(self) -> None:
+        """Let the workers finish (or stop them at once after Ctrl-C) and leave nothing running."""
         await self._settle()
-        await asyncio.gather(*(w.stop(self.cancelled) for w in self.workers))
+        await asyncio.gather(*(w.stop(self.cancelled) for w in self.processes))

@@ -11,18 +11,14 @@ import contextlib
 import logging
 import os
 import socket
-import time
 from typing import Any
 
 from app.batch.inputs import InputRow
 from app.config.execution import RaySettings
-from app.errors import AgentdeckError, ConfigError, RunError
+from app.errors import RunError
 from app.executors import children
 from app.executors.jobs import BatchJob, ExperimentJob, row_to_wire
-from app.executors.pool import Gone, Pool, WorkerStats, worker_error
-
-RESTARTS = 3
-INSTALL = "pip install 'agentdeck[ray]'"
+from app.executors.pool import STARTUP_TIMEOUT, Gone, Pool, WorkerStats, worker_error
 
 
 class Actor:
@@ -33,13 +29,14 @@ class Actor:
         self.concurrency = concurrency
         self.handle: Any = None
         self.ready: dict[str, Any] = {}
-        self.running: dict[int, Any] = {}  # seq -> the ObjectRef of its row
+        self.running = 0
         self.gone: str | None = "not started"
         self.cpu_before = 0.0
 
     @property
     def free(self) -> int:
-        return 0 if self.gone else self.concurrency - len(self.running)
+        """Rows it can take now."""
+        return 0 if self.gone else self.concurrency - self.running
 
     def local_children(self) -> list[children.Child]:
         """Its MCP servers' pids when it runs on this machine (elsewhere they cannot be reached from here)."""
@@ -51,46 +48,50 @@ class Actor:
 class RayPool(Pool):
     """Ray actors behind the engine's row-runner interface."""
 
-    def __init__(self, job: BatchJob | ExperimentJob, workers: int, concurrency: int, settings: RaySettings) -> None:
+    def __init__(
+        self, job: BatchJob | ExperimentJob, workers: int | None, concurrency: int, settings: RaySettings
+    ) -> None:
         super().__init__(job)
+        self.wanted = workers  # None: one actor per CPU of the cluster
+        self.concurrency = concurrency
         self.settings = settings
-        self.actors = [Actor(i, concurrency) for i in range(workers)]
+        self.actors: list[Actor] = []
         self.ray: Any = None
         self.actor_class: Any = None
         self.started_cluster = False
-        self.startup_s = 0.0
         self._fetches: dict[str, int] = {}  # tools/list requests per server, summed when the actors close
 
     async def start(self) -> None:
         """Join or start the cluster, then open the job on every actor."""
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError("the ray executor needs Ray, which is not installed", hint=INSTALL) from None
-        self.ray = ray
-        began = time.perf_counter()
-        await asyncio.to_thread(self._init)
-        cpus = self.ray.cluster_resources().get("CPU", 0)
-        if len(self.actors) > cpus:
-            await self.close()
-            raise RunError(
-                f"the Ray cluster has {cpus:g} CPUs for {len(self.actors)} actors (each takes one)",
-                hint="lower --workers (or batch.workers), or give the cluster more CPUs (batch.ray.num_cpus)",
-            )
-        from app.executors.ray_worker import RowActor
+        import ray  # make_plan has checked that it is installed
 
-        self.actor_class = self.ray.remote(num_cpus=1, max_concurrency=self.actors[0].concurrency + 4)(RowActor)
-        results = await asyncio.gather(*(self._open(a) for a in self.actors), return_exceptions=True)
+        self.ray = ray
+        try:
+            await asyncio.to_thread(self._init)
+            cpus = int(self.ray.cluster_resources().get("CPU", 0))
+            count = self.wanted or cpus
+            if not 1 <= count <= cpus:
+                raise RunError(
+                    f"the Ray cluster has {cpus} CPUs for {count} actors (each takes one)",
+                    hint="lower --workers (or batch.workers), or give the cluster more CPUs (batch.ray.num_cpus)",
+                )
+            self.actors = [Actor(i, self.concurrency) for i in range(count)]
+            self.workers = self.actors
+            from app.executors.ray_worker import RowActor
+
+            self.actor_class = self.ray.remote(num_cpus=1, max_concurrency=self.concurrency + 4)(RowActor)
+            results = await asyncio.gather(*(self._open(a) for a in self.actors), return_exceptions=True)
+        except asyncio.CancelledError:
+            self.cancelled = True  # Ctrl-C while starting: close stops everything at once
+            raise
         for result in results:
             if isinstance(result, BaseException):
-                await self.close()
                 raise result
         self.ready = self.actors[0].ready
-        self.startup_s = time.perf_counter() - began
 
     def _init(self) -> None:
         ray, settings = self.ray, self.settings
-        common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
+        common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
         if settings.runtime_env is not None:
             common["runtime_env"] = settings.runtime_env
         try:
@@ -103,17 +104,20 @@ class RayPool(Pool):
                 ray.init(address="local", num_cpus=cpus, include_dashboard=False, **common)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
             where = settings.address or "a local cluster"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RunError(
-                f"cannot reach the Ray cluster at {where}: {first}",
+                f"cannot reach the Ray cluster at {where}: {_first_line(exc)}",
                 hint="check batch.ray.address (ray status shows the head's address), or remove it to start one here",
             ) from None
 
     async def _open(self, actor: Actor) -> None:
         ray = self.ray
         actor.handle = self.actor_class.remote()
+        # A local cluster's actors work where the driver works; a remote one's use runtime_env.
+        cwd = os.getcwd() if self.started_cluster else ""
         try:
-            ready = await actor.handle.open.remote(self.job.model_dump_json(), os.getcwd())
+            ready = await asyncio.wait_for(actor.handle.open.remote(self.job.model_dump_json(), cwd), STARTUP_TIMEOUT)
+        except TimeoutError:
+            raise RunError(f"Ray actor {actor.stats.name} did not get ready within {STARTUP_TIMEOUT:g} s") from None
         except ray.exceptions.RayError as exc:
             raise RunError(f"Ray actor {actor.stats.name} could not start: {_first_line(exc)}") from None
         if "fatal" in ready:
@@ -122,70 +126,41 @@ class RayPool(Pool):
         actor.stats.pid = ready.get("pid")
         actor.gone = None
 
-    def stats(self) -> list[WorkerStats]:
-        return [a.stats for a in self.actors]
-
     def fetches(self) -> dict[str, int]:
+        """tools/list requests per server, summed over the actors (known once they have closed)."""
         return dict(self._fetches)
-
-    def alive(self) -> int:
-        return sum(1 for a in self.actors if a.gone is None)
-
-    def _pick(self) -> Actor | None:
-        live = [a for a in self.actors if a.free > 0]
-        return max(live, key=lambda a: a.free) if live else None
-
-    def _all_down(self) -> str | None:
-        if any(a.gone is None or a in self._restarting for a in self.actors):
-            return None
-        return self.actors[-1].gone
 
     async def _run_on(self, worker: Any, seq: int, row: InputRow) -> dict[str, Any]:
         actor: Actor = worker
-        ref = actor.handle.run.remote(row_to_wire(row))
-        actor.running[seq] = ref
+        handle = actor.handle
+        ref = handle.run.remote(row_to_wire(row))
+        actor.running += 1
         try:
             answer = await ref
         except self.ray.exceptions.RayActorError as exc:
-            self._lost(actor, f"Ray actor {actor.stats.name} (pid {actor.stats.pid}) was lost: {_first_line(exc)}")
-            raise Gone(actor.gone or "lost") from None
+            cause = f"Ray actor {actor.stats.name} (pid {actor.stats.pid}) was lost: {_first_line(exc)}"
+            if actor.handle is handle and actor.gone is None:  # not a late report about a replaced actor
+                actor.cpu_before = actor.stats.cpu_s
+                children.kill(actor.local_children())
+                self.down(actor, cause)
+            raise Gone(cause) from None
+        except self.ray.exceptions.RayError as exc:
+            raise RuntimeError(_first_line(exc)) from None
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 self.ray.cancel(ref)
             raise
         finally:
-            actor.running.pop(seq, None)
+            actor.running -= 1
         actor.stats.rows += 1
         actor.stats.cpu_s = actor.cpu_before + answer["cpu"]
         return answer["result"]  # type: ignore[no-any-return]
 
-    def _lost(self, actor: Actor, cause: str) -> None:
-        if actor.gone is not None:
-            return
-        actor.gone = cause
-        actor.cpu_before = actor.stats.cpu_s
-        children.kill(actor.local_children())
-        if self.closing or actor.stats.restarts >= RESTARTS:
-            return
-        self._restarting.add(actor)
-
-        async def again() -> None:
-            try:
-                while actor.stats.restarts < RESTARTS:
-                    actor.stats.restarts += 1
-                    try:
-                        await self._open(actor)
-                        return
-                    except AgentdeckError as exc:  # lost again while starting
-                        actor.gone = exc.message
-            finally:
-                self._restarting.discard(actor)
-                self.changed()
-
-        self._spawn(again())
+    async def _replace(self, worker: Any) -> None:
+        await self._open(worker)
 
     async def close(self) -> None:
-        """Close every actor (gracefully unless interrupted), then leave or stop the cluster."""
+        """Close every actor (briefly when interrupted), then leave or stop the cluster."""
         if self.ray is None or not self.ray.is_initialized():
             return
         await self._settle()
@@ -231,5 +206,9 @@ def _probe(address: str) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The cause of a Ray error in one line (a task error's own first line only names the task)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

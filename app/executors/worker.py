@@ -2,8 +2,8 @@
 
 Run by the `processes` executor as `python -m app.executors.worker`. JSON lines both ways:
 - in: the job, then `{"seq": N, "row": {...}}` per row; the end of input means finish.
-- out: `{"ready": {...}}` once the decks are open (or `{"fatal": ..., "hint": ...}`), then
-  `{"seq": N, "result": {...}, "cpu": seconds}` per row, and `{"bye": {...}}` last.
+- out: `{"ready": {...}}` once the decks are open (or `{"fatal": ..., "hint": ..., "code": N}`), then
+  `{"seq": N, "result": {...}, "cpu": seconds}` (or `"error": text`) per row, and `{"bye": {...}}` last.
 Standard output carries nothing else (anything printed goes to standard error). SIGTERM cancels the
 rows in flight and closes the MCP connections.
 """
@@ -62,7 +62,11 @@ async def serve(send: Any) -> None:
             send({"ready": ready})
 
             async def run(seq: int, row: Any) -> None:
-                result = await opened.runner.run(row)
+                try:
+                    result = await opened.runner.run(row)
+                except Exception as exc:  # noqa: BLE001 - the driver records it as this row's error
+                    send({"seq": seq, "error": f"{type(exc).__name__}: {exc}", "cpu": time.process_time()})
+                    return
                 send({"seq": seq, "result": result, "cpu": time.process_time()})
 
             while line := await reader.readline():
@@ -84,7 +88,7 @@ def _die_with_parent() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(os.environ.get("AGENTDECK_DRIVER_PID", os.getppid())):
+    if os.getppid() != int(os.environ.pop("AGENTDECK_DRIVER_PID", os.getppid())):
         sys.exit(0)  # the driver died before we asked
 
 
@@ -94,7 +98,8 @@ def main() -> None:
     results = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what Ctrl-C stops
+    # The driver decides what Ctrl-C stops. A handler, not SIG_IGN, which the MCP servers would inherit.
+    signal.signal(signal.SIGINT, lambda *_: None)
     asyncio.run(serve(_writer(results)))
 
 

@@ -99,8 +99,11 @@ class Gateway:
         from mcp.server.subscriptions import ToolsListChanged
 
         await self.bus.publish(ToolsListChanged())
-        for connection in list(self.legacy_listeners):
-            await connection.send_tool_list_changed()  # never raises: a closed stream drops it
+        # Never raises (a closed stream drops it); a stalled one must not hold up the others.
+        await asyncio.gather(
+            *(asyncio.wait_for(c.send_tool_list_changed(), 1) for c in list(self.legacy_listeners)),
+            return_exceptions=True,
+        )
 
     async def _monitor(self, interval: float) -> None:
         """Until cancelled: notice upstreams that died (their tools leave the lists) and bring back those that return."""

@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--pid-file", help="append this process's pid on start (counts starts)")
     parser.add_argument("--delay", type=float, default=0.0, help="a slow start: wait this long before serving")
     parser.add_argument("--fail-after-delay", action="store_true", help="then exit 1 instead of serving")
+    parser.add_argument("--linger", action="store_true", help="stdio: keep running after stdin closes (until a signal)")
     args = parser.parse_args()
     if args.pid_file:
         with open(args.pid_file, "a") as fh:
@@ -111,6 +112,8 @@ def main() -> None:
         server.count_file = Path(args.count_file)
     if args.transport == "stdio":
         server.run()
+        if args.linger:  # a server that ignores its client going away: only a signal ends it
+            time.sleep(3600)
     elif args.transport == "sse":
         server.run("sse", host="127.0.0.1", port=args.port)
     else:
