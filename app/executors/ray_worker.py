@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import time
@@ -28,6 +29,7 @@ class RowActor:
             self.opened = await open_job(self.stack, JOB.validate_json(job_json))
         except AgentdeckError as exc:
             return {"fatal": exc.message, "hint": exc.hint, "code": exc.exit_code}
+        gc.freeze()  # as the driver does: what is loaded now lives as long as the actor
         pid = os.getpid()
         return {"pid": pid, "host": socket.gethostname(), "children": descendants(pid), "warnings": self.opened.warnings,
                 "model": self.opened.model, "offline": self.opened.offline, "agents": self.opened.agents}  # fmt: skip

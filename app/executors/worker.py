@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -57,6 +58,7 @@ async def serve(send: Any) -> None:
         job = JOB.validate_json(await reader.readline())
         async with AsyncExitStack() as stack:
             opened = await open_job(stack, job)
+            gc.freeze()  # as the driver does: what is loaded now lives as long as the worker
             ready = {"pid": os.getpid(), "children": descendants(os.getpid()), "warnings": opened.warnings,
                      "model": opened.model, "offline": opened.offline, "agents": opened.agents}  # fmt: skip
             send({"ready": ready})
