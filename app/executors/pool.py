@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,6 +51,7 @@ class Worker(Protocol):
 
     stats: WorkerStats
     gone: str | None  # why it is down; None while it is up
+    ready: dict[str, Any]  # what it reported once its decks were open
 
     @property
     def free(self) -> int:
@@ -117,6 +118,18 @@ class Pool:
             return self._result(row, "the batch was interrupted while this row ran", "cancelled")
         except Exception as exc:  # noqa: BLE001 - one row's failure never ends the batch
             return self._result(row, f"{type(exc).__name__}: {exc}")
+
+    async def _start_all(self, starting: list[Awaitable[None]]) -> None:
+        """Start workers at once; the first that cannot start stops the command."""
+        try:
+            results = await asyncio.gather(*starting, return_exceptions=True)
+        except asyncio.CancelledError:
+            self.cancelled = True  # Ctrl-C while starting: close stops them at once
+            raise
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        self.ready = self.workers[0].ready
 
     async def _worker(self) -> Any:
         """A live worker with room, waiting while workers restart; None when every worker is down for good."""

@@ -208,15 +208,7 @@ class ProcessPool(Pool):
 
     async def start(self) -> None:
         """Start every worker at once; the first that cannot start stops the command."""
-        try:
-            results = await asyncio.gather(*(w.start() for w in self.processes), return_exceptions=True)
-        except asyncio.CancelledError:
-            self.cancelled = True  # Ctrl-C while starting: close stops them at once
-            raise
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        self.ready = self.processes[0].ready
+        await self._start_all([w.start() for w in self.processes])
 
     def fetches(self) -> dict[str, int]:
         """tools/list requests per server, summed over the workers (known once they have closed)."""

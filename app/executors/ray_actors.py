@@ -80,14 +80,10 @@ class RayPool(Pool):
             from app.executors.ray_worker import RowActor
 
             self.actor_class = self.ray.remote(num_cpus=1, max_concurrency=self.concurrency + 4)(RowActor)
-            results = await asyncio.gather(*(self._open(a) for a in self.actors), return_exceptions=True)
         except asyncio.CancelledError:
             self.cancelled = True  # Ctrl-C while starting: close stops everything at once
             raise
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        self.ready = self.actors[0].ready
+        await self._start_all([self._open(a) for a in self.actors])
 
     def _init(self) -> None:
         ray, settings = self.ray, self.settings
