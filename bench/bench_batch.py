@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = """
@@ -59,11 +60,12 @@ def write_config(work: Path, base_url: str, model: str = "bench-model") -> None:
     )
 
 
-def batch_run(work: Path, base_url: str, queries: int, concurrency: int) -> dict[str, object]:
+def batch_run(work: Path, base_url: str, queries: int, concurrency: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One batch of `queries` reads as a whole process (`extra`: more flags); its --summary."""
     write_config(work, base_url)
     (work / "q.txt").write_text("".join(f"read note{i % 10}.txt\n" for i in range(queries)))
     cmd = [sys.executable, "-m", "app", "batch", "q.txt", "-o", "out.jsonl", "--overwrite"]
-    cmd += ["--concurrency", str(concurrency), "--summary", "summary.json"]
+    cmd += ["--concurrency", str(concurrency), "--summary", "summary.json", *extra]
     started = time.perf_counter()
     subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads((work / "summary.json").read_text())

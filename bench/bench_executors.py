@@ -18,31 +18,21 @@ Run: .venv/bin/python bench/bench_executors.py [--rows 1000] [--in-flight 64] [-
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_batch import RULES, start_fake, write_config  # noqa: E402
+from bench_batch import RULES, batch_run, start_fake  # noqa: E402
 
 
-def run(work: Path, rows: int, in_flight: int, executor: str, workers: int = 1) -> dict[str, Any]:
-    """One batch as a whole process; its --summary."""
-    per_worker = max(in_flight // workers, 1)
-    cmd = [sys.executable, "-m", "app", "batch", "q.txt", "-o", "out.jsonl", "--overwrite", "--summary", "s.json",
-           "--executor", executor, "-j", str(per_worker if executor != "local" else in_flight)]  # fmt: skip
-    if executor != "local":
-        cmd += ["--workers", str(workers)]
-    (work / "q.txt").write_text("".join(f"read note{i % 10}.txt\n" for i in range(rows)))
-    started = time.perf_counter()
-    subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    summary: dict[str, Any] = json.loads((work / "s.json").read_text())
-    summary["process_s"] = time.perf_counter() - started
+def run(work: Path, url: str, rows: int, in_flight: int, executor: str, workers: int = 1) -> dict[str, Any]:
+    """One batch on `executor`, `in_flight` rows at once in total; its --summary."""
+    extra = ("--executor", executor) + (("--workers", str(workers)) if executor != "local" else ())
+    width = in_flight if executor == "local" else max(in_flight // workers, 1)
+    summary = batch_run(work, url, rows, width, extra)
     assert summary["by_status"]["ok"] == rows, f"not every row succeeded: {summary['by_status']}"
     return summary
 
@@ -67,21 +57,19 @@ def main() -> None:
 
     fake, url = start_fake(rules, 0.1)
     try:
-        write_config(work, url)
-        local = run(work, args.rows, args.in_flight, "local")
-        procs = run(work, args.rows, args.in_flight, "processes", 2)
+        local = run(work, url, args.rows, args.in_flight, "local")
+        procs = run(work, url, args.rows, args.in_flight, "processes", 2)
         ray1 = ray2 = None
         if not args.skip_ray:
-            ray1 = run(work, args.rows, args.in_flight, "ray", 1)
-            ray2 = run(work, args.rows, args.in_flight, "ray", 2)
+            ray1 = run(work, url, args.rows, args.in_flight, "ray", 1)
+            ray2 = run(work, url, args.rows, args.in_flight, "ray", 2)
     finally:
         fake.terminate()
         fake.wait()
     slow_fake, slow_url = start_fake(rules, 0.5)
     try:
-        write_config(work, slow_url)
-        slow_local = run(work, args.rows, args.in_flight, "local")
-        slow_procs = run(work, args.rows, args.in_flight, "processes", 2)
+        slow_local = run(work, slow_url, args.rows, args.in_flight, "local")
+        slow_procs = run(work, slow_url, args.rows, args.in_flight, "processes", 2)
     finally:
         slow_fake.terminate()
         slow_fake.wait()
