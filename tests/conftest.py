@@ -73,6 +73,13 @@ def screen_lines(raw: str) -> list[str]:
     return [line.rstrip() for line in lines]
 
 
+def finished_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a results file whose writer was killed. A kill can land mid-write (a line crossing a
+    page boundary is copied page by page): a torn last line is not a finished row."""
+    text = path.read_text()
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+
+
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 90
 ) -> CliResult:

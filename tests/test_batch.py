@@ -16,7 +16,7 @@ from app.batch.inputs import input_spec, read_rows
 from app.batch.results import compact, prepare
 from app.batch.stats import percentile
 from app.errors import UsageError
-from tests.conftest import PY, TOY, clean_env, run_cli
+from tests.conftest import PY, TOY, clean_env, finished_rows, run_cli
 
 RULES = """
 rules:
@@ -176,10 +176,7 @@ def test_sigkill_mid_run_then_resume_keeps_every_row_exactly_once(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    # The kill may itself land mid-write (a line crossing a page boundary is copied page by page):
-    # a torn last line is not a finished row.
-    text = out.read_text()
-    first = [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
+    first = finished_rows(out)  # the kill may itself land mid-write
     assert 8 <= len(first) < 40, "the kill must land mid-run"
     with out.open("a") as fh:
         fh.write('{"id": "half-written row')  # what a kill during a write leaves behind

@@ -15,8 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY, clean_env, run_cli
-from tests.test_executors import children_of, cmdline, descendants, outcome, project, rows, running, wait_for
+from tests.conftest import PY, clean_env, finished_rows, run_cli
+from tests.test_executors import (
+    children_of,
+    cmdline,
+    descendants,
+    outcome,
+    project,
+    rows,
+    running,
+    wait_for,
+)
 
 RAY = str(Path(PY).parent / "ray")
 # The test cluster runs without token auth, so it does not depend on ~/.ray/auth_token.
@@ -103,7 +112,7 @@ def test_a_killed_driver_leaves_no_actor_and_resume_runs_only_the_missing_rows(t
     proc.kill()
     proc.wait()
     wait_for(lambda: not any(running(p) for p in toys), 30)  # Ray ends the job's actors, their servers follow
-    first = rows(out)
+    first = finished_rows(out)
     assert 6 <= len(first) < 30
     res = run_cli("batch", "k.txt", "--resume", cwd=tmp_path, timeout=120, env=clean_env(**NO_AUTH))
     assert res.code == 0, res.out + res.err

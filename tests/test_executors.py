@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PY, TOY, clean_env, run_cli
+from tests.conftest import PY, TOY, clean_env, finished_rows, run_cli
 
 RULES = """
 rules:
@@ -206,7 +206,7 @@ def test_a_stopped_driver_leaves_no_worker_and_resume_runs_only_the_missing_rows
         assert proc.returncode == 130 and "stopped: interrupted" in stdout
         assert "--executor processes --workers 2" in stdout  # the resume command keeps the executor
     wait_for(lambda: not any(running(p) for p in everything), 20)  # workers and their MCP servers are gone
-    first = [r for r in rows(out) if r["status"] == "ok"]
+    first = [r for r in finished_rows(out) if r["status"] == "ok"]
     assert 6 <= len(first) < 30
     res = run_cli("batch", "k.txt", "--resume", "--executor", "processes", "--workers", "2", cwd=tmp_path)
     assert res.code == 0, res.out + res.err
