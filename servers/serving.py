@@ -8,6 +8,7 @@ address) and the bound port exactly (DNS-rebinding protection).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -264,7 +265,15 @@ def serve(
     """Serve until interrupted; logs go to stderr only (stdout is JSON-RPC on stdio)."""
     logging.basicConfig(stream=sys.stderr, level=log_level)
     if transport == "stdio":
-        mcp.run()
+        from servers.stdio_pipes import pipes_available, serve_pipes
+
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a stdio server as it ends an HTTP one
+            if pipes_available():
+                import anyio
+
+                anyio.run(serve_pipes, mcp)
+            else:
+                mcp.run()
         return
     if transport not in ("sse", "http"):
         raise ServeError(f"unknown transport {transport!r}; use stdio, sse or http")
