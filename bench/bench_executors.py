@@ -11,13 +11,17 @@ is reported apart:
 (c) `processes` vs `local` at 500 ms model latency (target >= 0.95x: no slower when the model is the limit).
 
 The same number of rows is in flight everywhere: --in-flight in total (split across the workers).
+The box is shared and its speed drifts between runs, so each pair is run --rounds times, alternating,
+and the median ratio is the result (every round is printed). With Ray, the CPU one empty actor call
+costs the driver and the actor is measured too: it is paid once per row on top of a worker's work.
 
-Run: .venv/bin/python bench/bench_executors.py [--rows 1000] [--in-flight 64] [--skip-ray]
+Run: .venv/bin/python bench/bench_executors.py [--rows 1000] [--in-flight 64] [--rounds 3] [--skip-ray]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -42,10 +46,66 @@ def line(label: str, s: dict[str, Any]) -> str:
             f"whole process {s['process_s']:.1f} s)")  # fmt: skip
 
 
+def rounds(count: int, first: Any, second: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+    """Both batches `count` times, alternating; their summaries and the median of second / first."""
+    a, b = [], []
+    for _ in range(count):
+        a.append(first())
+        b.append(second())
+    ratios = [y["rows_per_s"] / x["rows_per_s"] for x, y in zip(a, b, strict=True)]
+    return a, b, statistics.median(ratios)
+
+
+def pair(label_a: str, label_b: str, a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
+    for i, (x, y) in enumerate(zip(a, b, strict=True), 1):
+        print(f"  round {i}: {y['rows_per_s'] / x['rows_per_s']:.2f}x")
+        print(line(label_a, x))
+        print(line(label_b, y))
+
+
+def ray_call_cost(calls: int = 2000) -> tuple[float, float]:
+    """CPU milliseconds one near-empty async actor call costs the driver and the actor (a row's size)."""
+    import asyncio
+    import time
+
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+
+        @ray.remote(num_cpus=1, max_concurrency=40)
+        class Echo:
+            async def run(self, row: dict[str, Any]) -> dict[str, Any]:
+                await asyncio.sleep(0.02)
+                return {"result": {"id": row["id"], "status": "ok", "output": "x" * 200}, "cpu": time.process_time()}
+
+            def cpu(self) -> float:
+                return time.process_time()
+
+        async def measure() -> tuple[float, float]:
+            actor = Echo.remote()  # type: ignore[attr-defined]
+            await actor.run.remote({"id": "warm"})
+            before, driver = await actor.cpu.remote(), time.process_time()
+            gate = asyncio.Semaphore(32)
+
+            async def one(i: int) -> None:
+                async with gate:
+                    await actor.run.remote({"id": str(i), "input": "read note1.txt", "line": i})
+
+            await asyncio.gather(*(one(i) for i in range(calls)))
+            actor_s, driver_s = await actor.cpu.remote() - before, time.process_time() - driver
+            return actor_s / calls * 1000, driver_s / calls * 1000
+
+        return asyncio.run(measure())
+    finally:
+        ray.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each pair; the median ratio counts")
     parser.add_argument("--skip-ray", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="agentdeck-bench-executors-"))
@@ -54,40 +114,45 @@ def main() -> None:
         (work / "root" / f"note{i}.txt").write_text(f"note {i}: remember the milk\n")
     rules = work / "rules.yaml"
     rules.write_text(RULES)
+    n, width = args.rows, args.in_flight
 
     fake, url = start_fake(rules, 0.1)
     try:
-        local = run(work, url, args.rows, args.in_flight, "local")
-        procs = run(work, url, args.rows, args.in_flight, "processes", 2)
-        ray1 = ray2 = None
+        local, procs, a = rounds(args.rounds, lambda: run(work, url, n, width, "local"),
+                                 lambda: run(work, url, n, width, "processes", 2))  # fmt: skip
+        ray_result = None
         if not args.skip_ray:
-            ray1 = run(work, url, args.rows, args.in_flight, "ray", 1)
-            ray2 = run(work, url, args.rows, args.in_flight, "ray", 2)
+            ray_result = rounds(args.rounds, lambda: run(work, url, n, width, "ray", 1),
+                                lambda: run(work, url, n, width, "ray", 2))  # fmt: skip
     finally:
         fake.terminate()
         fake.wait()
     slow_fake, slow_url = start_fake(rules, 0.5)
     try:
-        slow_local = run(work, slow_url, args.rows, args.in_flight, "local")
-        slow_procs = run(work, slow_url, args.rows, args.in_flight, "processes", 2)
+        slow_local = run(work, slow_url, n, width, "local")
+        slow_procs = run(work, slow_url, n, width, "processes", 2)
     finally:
         slow_fake.terminate()
         slow_fake.wait()
 
-    print(f"{args.rows} rows, {args.in_flight} in flight, fake model at 100 ms (two requests per row)")
-    print(line("local", local))
-    print(line("processes, 2 workers", procs))
-    for w in procs["workers"]:
+    print(f"{n} rows, {width} in flight, fake model at 100 ms (two requests per row), {args.rounds} rounds")
+    pair("local", "processes, 2 workers", local, procs)
+    for w in procs[-1]["workers"]:
         print(f"    {w['name']}: {w['rows']} rows, cpu {w['cpu_s']:.1f} s, peak {w['peak_rss_mb']} MiB")
-    print(f"(a) processes / local: {procs['rows_per_s'] / local['rows_per_s']:.2f}x (target >= 1.5x)")
-    if ray1 is not None and ray2 is not None:
-        print(line("ray, 1 actor", ray1))
-        print(line("ray, 2 actors", ray2))
-        print(f"(b) ray 2 actors / 1 actor: {ray2['rows_per_s'] / ray1['rows_per_s']:.2f}x (target >= 1.5x)")
-        print(f"    Ray start-up (cluster and actors ready): {ray1['startup_s']:.1f} s with 1 actor, "
-              f"{ray2['startup_s']:.1f} s with 2")  # fmt: skip
-        for w in ray2["workers"]:
+    print(f"(a) processes / local, median of {args.rounds}: {a:.2f}x (target >= 1.5x)")
+    if ray_result is not None:
+        ray1, ray2, b = ray_result
+        pair("ray, 1 actor", "ray, 2 actors", ray1, ray2)
+        print(f"(b) ray 2 actors / 1 actor, median of {args.rounds}: {b:.2f}x (target >= 1.5x)")
+        starts = ", ".join(f"{x['startup_s']:.1f}/{y['startup_s']:.1f}" for x, y in zip(ray1, ray2, strict=True))
+        print(f"    Ray start-up (cluster and actors ready), 1 actor/2 actors: {starts} s")
+        for w in ray2[-1]["workers"]:
             print(f"    actor {w['name']}: {w['rows']} rows, cpu {w['cpu_s']:.1f} s, peak {w['peak_rss_mb']} MiB")
+        actor_ms, driver_ms = ray_call_cost()
+        worker_ms = 1000 * sum(w["cpu_s"] for w in procs[-1]["workers"]) / n
+        actor_row_ms = 1000 * sum(w["cpu_s"] for w in ray2[-1]["workers"]) / n
+        print(f"    CPU per row with 2 each (start-up included): actor {actor_row_ms:.1f} ms, worker process {worker_ms:.1f} ms; "
+              f"one empty Ray actor call: {actor_ms:.2f} ms in the actor + {driver_ms:.2f} ms in the driver")  # fmt: skip
     print(f"at 500 ms: local {slow_local['rows_per_s']:.1f} rows/s, processes {slow_procs['rows_per_s']:.1f} rows/s")
     print(f"(c) processes / local at 500 ms: {slow_procs['rows_per_s'] / slow_local['rows_per_s']:.2f}x "
           "(target >= 0.95x)")  # fmt: skip
