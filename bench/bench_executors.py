@@ -15,15 +15,22 @@ The box is shared and its speed drifts between runs, so each pair is run --round
 and the median ratio is the result (every round is printed). With Ray, the CPU one empty actor call
 costs the driver and the actor is measured too: it is paid once per row on top of a worker's work.
 
+Each run also samples /proc/stat: how many cores the whole machine keeps busy in the middle of the
+rows phase (every process: the batch, its workers and MCP servers, the fake model, Ray's own). With
+one worker that is already well over one core; with two, both cores are busy.
+
 Run: .venv/bin/python bench/bench_executors.py [--rows 1000] [--in-flight 64] [--rounds 3] [--skip-ray]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +38,50 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_batch import RULES, batch_run, start_fake  # noqa: E402
 
+CORES = os.cpu_count() or 1
+
+
+def cpu_times() -> tuple[float, float]:
+    """The machine's busy and total CPU time so far, in clock ticks summed over its CPUs (/proc/stat)."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)  # idle and iowait are not busy
+
 
 def run(work: Path, url: str, rows: int, in_flight: int, executor: str, workers: int = 1) -> dict[str, Any]:
-    """One batch on `executor`, `in_flight` rows at once in total; its --summary."""
+    """One batch on `executor`, `in_flight` rows at once in total; its --summary, with `busy_cores`.
+
+    busy_cores: how many of the machine's cores were busy in the middle of the rows phase (every
+    process: the batch, its workers and servers, the fake model, Ray's own).
+    """
     extra = ("--executor", executor) + (("--workers", str(workers)) if executor != "local" else ())
     width = in_flight if executor == "local" else max(in_flight // workers, 1)
-    summary = batch_run(work, url, rows, width, extra)
+    samples: list[tuple[float, float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.25):
+            samples.append((time.perf_counter(), *cpu_times()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    launched = time.perf_counter()
+    sampler.start()
+    try:
+        summary = batch_run(work, url, rows, width, extra)
+    finally:
+        done.set()
+        sampler.join()
     assert summary["by_status"]["ok"] == rows, f"not every row succeeded: {summary['by_status']}"
+    begins = launched + summary["startup_s"]
+    window = [s for s in samples if begins + 0.2 * summary["rows_s"] <= s[0] <= begins + 0.8 * summary["rows_s"]]
+    if len(window) >= 2:
+        (_, busy0, total0), (_, busy1, total1) = window[0], window[-1]
+        summary["busy_cores"] = (busy1 - busy0) / (total1 - total0) * CORES
     return summary
 
 
 def line(label: str, s: dict[str, Any]) -> str:
-    return (f"  {label:<22} {s['rows_per_s']:7.1f} rows/s (rows {s['rows_s']:.1f} s, start-up {s['startup_s']:.1f} s, "
+    busy = f", {s['busy_cores']:.2f} of {CORES} cores busy" if "busy_cores" in s else ""
+    return (f"  {label:<22} {s['rows_per_s']:7.1f} rows/s (rows {s['rows_s']:.1f} s{busy}, start-up {s['startup_s']:.1f} s, "
             f"whole process {s['process_s']:.1f} s)")  # fmt: skip
 
 
