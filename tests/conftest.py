@@ -23,6 +23,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ROOT / "tests" / "fixture_servers" / "toy.py"
 PY = sys.executable
+# A raw JSON-RPC initialize, for tests that speak to a server byte by byte.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import PY, clean_env, free_port, run_cli, stop_all, wait_for_port
+from tests.conftest import INITIALIZE, PY, clean_env, free_port, run_cli, stop_all, wait_for_port
 
 
 @pytest.fixture
@@ -122,19 +122,13 @@ def test_stdio_stdout_carries_only_json_rpc(tmp_path):
         [PY, "-m", "app", "serve", "customers", "--db", str(db), "--size", "100"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(), cwd=tmp_path,
     )  # fmt: skip
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     bad = {
         "jsonrpc": "2.0",
         "id": 2,
         "method": "tools/call",
         "params": {"name": "get_customer", "arguments": {"customer_id": 424242}},
     }
-    out, err = proc.communicate((json.dumps(init) + "\n" + json.dumps(bad) + "\n").encode(), timeout=60)
+    out, err = proc.communicate((json.dumps(INITIALIZE) + "\n" + json.dumps(bad) + "\n").encode(), timeout=60)
     lines = [line for line in out.decode().splitlines() if line.strip()]
     assert lines, err
     assert all(json.loads(line)["jsonrpc"] == "2.0" for line in lines)

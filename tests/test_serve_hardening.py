@@ -16,14 +16,8 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.conftest import PY, ROOT, clean_env, free_port, stop_all, wait_for_port
+from tests.conftest import INITIALIZE, PY, ROOT, clean_env, free_port, stop_all, wait_for_port
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 

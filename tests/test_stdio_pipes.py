@@ -10,15 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import PY, ROOT, clean_env
+from tests.conftest import INITIALIZE, PY, ROOT, clean_env
 
 NOISY = ROOT / "tests" / "fixture_servers" / "noisy.py"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
@@ -56,7 +50,7 @@ def answer(proc: subprocess.Popen[bytes]) -> dict[str, Any]:
 def test_stray_output_stays_off_the_wire_and_a_line_past_64_kib_round_trips():
     proc = start()
     big = "x" * 300_000  # asyncio's default line limit is 64 KiB
-    send(proc, INIT, INITIALIZED, call(2, "shout", big))
+    send(proc, INITIALIZE, INITIALIZED, call(2, "shout", big))
     assert answer(proc)["id"] == 1
     reply = answer(proc)  # the next line is the call's answer, not a stray print
     assert reply["id"] == 2 and reply["result"]["content"][0]["text"] == big.upper()
@@ -70,7 +64,7 @@ def test_stray_output_stays_off_the_wire_and_a_line_past_64_kib_round_trips():
 
 def test_requests_are_read_and_answered_without_a_thread_per_line():
     proc = start()
-    send(proc, INIT, INITIALIZED)
+    send(proc, INITIALIZE, INITIALIZED)
     answer(proc)
     for i in range(20):
         send(proc, call(10 + i, "echo", f"ping {i}"))
@@ -85,7 +79,7 @@ def test_requests_are_read_and_answered_without_a_thread_per_line():
 
 def test_a_client_that_stops_reading_ends_the_server_quietly():
     proc = start()
-    send(proc, INIT, INITIALIZED)
+    send(proc, INITIALIZE, INITIALIZED)
     answer(proc)
     send(proc, call(2, "shout", "y" * 3_000_000))  # an answer larger than any pipe buffer
     assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
@@ -100,7 +94,7 @@ def test_a_client_that_stops_reading_ends_the_server_quietly():
 
 def test_stdin_from_a_regular_file_is_served_by_the_sdk_transport(tmp_path: Path):
     requests = tmp_path / "requests.jsonl"
-    requests.write_text(json.dumps(INIT) + "\n")
+    requests.write_text(json.dumps(INITIALIZE) + "\n")
     with requests.open("rb") as stdin:
         proc = start(stdin=stdin)
         out, err = proc.communicate(timeout=30)
