@@ -37,6 +37,17 @@ rules:
 """
 
 
+def workspace(name: str) -> tuple[Path, Path]:
+    """A fresh folder with ten notes under root/ and the fake model's rules; the folder and the rules file."""
+    work = Path(tempfile.mkdtemp(prefix=f"agentdeck-bench-{name}-"))
+    (work / "root").mkdir()
+    for i in range(10):
+        (work / "root" / f"note{i}.txt").write_text(f"note {i}: remember the milk\n")
+    rules = work / "rules.yaml"
+    rules.write_text(RULES)
+    return work, rules
+
+
 def start_fake(rules: Path, latency: float) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "fake-openai", "--rules", str(rules), "--latency", str(latency)],
@@ -105,12 +116,7 @@ def main() -> None:
     parser.add_argument("--slow-latency", type=float, default=0.5, help="model latency of the second batch")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="agentdeck-bench-batch-"))
-    (work / "root").mkdir()
-    for i in range(10):
-        (work / "root" / f"note{i}.txt").write_text(f"note {i}: remember the milk\n")
-    rules = work / "rules.yaml"
-    rules.write_text(RULES)
+    work, rules = workspace("batch")
     fake, base_url = start_fake(rules, args.latency)
     try:
         summary = batch_run(work, base_url, args.queries, args.concurrency)

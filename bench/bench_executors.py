@@ -28,7 +28,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_batch import RULES, batch_run, start_fake  # noqa: E402
+from bench_batch import batch_run, start_fake, workspace  # noqa: E402
 
 CORES = os.cpu_count() or 1
 
@@ -147,12 +146,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each pair; the median ratio counts")
     parser.add_argument("--skip-ray", action="store_true")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="agentdeck-bench-executors-"))
-    (work / "root").mkdir()
-    for i in range(10):
-        (work / "root" / f"note{i}.txt").write_text(f"note {i}: remember the milk\n")
-    rules = work / "rules.yaml"
-    rules.write_text(RULES)
+    work, rules = workspace("executors")
     n, width = args.rows, args.in_flight
 
     fake, url = start_fake(rules, 0.1)

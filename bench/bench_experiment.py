@@ -17,12 +17,11 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-from bench_batch import RULES, start_fake, write_config  # the same fake model and rules as the batch bench
+from bench_batch import start_fake, workspace, write_config  # the same fake model and rules as the batch bench
 
 
 def timed(cmd: list[str], cwd: Path, rows: Path) -> tuple[float, float]:
@@ -48,12 +47,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="agentdeck-bench-experiment-"))
-    (work / "root").mkdir()
-    for i in range(10):
-        (work / "root" / f"note{i}.txt").write_text(f"note {i}: remember the milk\n")
-    (work / "rules.yaml").write_text(RULES)
-    fake, base_url = start_fake(work / "rules.yaml", args.latency)
+    work, rules = workspace("experiment")
+    fake, base_url = start_fake(rules, args.latency)
     try:
         write_config(work, base_url, model="gpt-5.6-luna")
         questions = [f"read note{i % 10}.txt #{i}" for i in range(args.questions)]
