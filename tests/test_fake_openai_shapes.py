@@ -51,3 +51,20 @@ def test_every_new_endpoint_matches_the_openai_types(fake_openai):
     assert [i["type"] for i in items["data"]] == ["message", "message"]
     strict(ConversationDeletedResource, raw(fake, "DELETE", f"/conversations/{cid}"))
     assert {r["key"] for r in fake.requests()} == {hashlib.sha256(b"sk-shape-test").hexdigest()[:12]}
+
+
+async def test_the_request_log_keeps_only_the_latest_requests(monkeypatch):
+    import httpx2
+
+    from app.offline import fake_server
+    from app.offline.rules import RuleSet
+
+    monkeypatch.setattr(fake_server, "MAX_LOGGED", 5)
+    app = fake_server.build_app(fake_server.FakeState(rules=RuleSet()))
+    headers = {"authorization": "Bearer sk-log-test"}
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://fake") as client:
+        for i in range(8):
+            body = {"model": f"m{i}", "messages": [{"role": "user", "content": "hi"}]}
+            assert (await client.post("/v1/chat/completions", json=body, headers=headers)).status_code == 200
+        log = (await client.get("/_admin/requests")).json()
+    assert [r["model"] for r in log] == ["m3", "m4", "m5", "m6", "m7"]  # a long batch cannot grow it forever

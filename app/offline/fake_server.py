@@ -12,7 +12,7 @@ import json
 import math
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from app.offline.rules import Decision, RuleSet, decide, estimate_tokens, read_c
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_STORED = 2_000  # previous_response_id reaches back this many responses
+MAX_LOGGED = 10_000  # GET /_admin/requests keeps the latest this many (a long batch must not grow it forever)
 
 
 @dataclass
@@ -87,7 +88,7 @@ class FakeState:
     # Pause between streamed text chunks, so streaming is visible (demos, terminal tests).
     chunk_delay: float = 0.0
     faults: list[Fault] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_LOGGED))
     # Stored responses (input and output items), for previous_response_id; oldest dropped first.
     stored: OrderedDict[str, list[Any]] = field(default_factory=OrderedDict)
 
@@ -393,7 +394,7 @@ def build_app(state: FakeState) -> Starlette:
         return JSONResponse({"queued": len(state.faults)})
 
     async def admin_requests(request: Request) -> Response:
-        return JSONResponse(state.requests)
+        return JSONResponse(list(state.requests))
 
     return Starlette(
         routes=[
