@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -36,7 +37,8 @@ def _is_pipe(fd: int) -> bool:
 
 def pipes_available() -> bool:
     """Whether stdin and stdout are both pipes or sockets, which the event loop can serve."""
-    return _is_pipe(0) and _is_pipe(1)
+    # Windows' loop takes pipe handles, not descriptors: the SDK's transport serves it.
+    return sys.platform != "win32" and _is_pipe(0) and _is_pipe(1)
 
 
 class _Lines:
