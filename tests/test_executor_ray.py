@@ -38,7 +38,7 @@ def ray_processes() -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():
         pid = int(entry.name) if entry.name.isdigit() else 0
-        if pid and re.search(r"site-packages/ray/|^ray::", cmdline(pid)) and running(pid):
+        if pid and re.search(r"-packages/ray/|^ray::", cmdline(pid)) and running(pid):
             found.add(pid)
     return found
 
