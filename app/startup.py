@@ -121,13 +121,17 @@ async def settled(process: Any, poll: float = 0.03) -> None:
         last = ticks
 
 
+def cores() -> int:
+    """The CPUs this process may run on (its affinity, where the OS says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def parallel_starts() -> int:
     """How many children may start at once beside the SDK import: one core stays the import's."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, cores() - 1)
 
 
 def _load_sdk() -> None:

@@ -106,9 +106,7 @@ def batch_command(args: BatchArgs) -> None:
     async def go() -> None:
         started = time.perf_counter()
         async with AsyncExitStack() as stack:
-            running = await open_executor(stack, plan, job, status_console(), loaded)
-            if running.pool is not None:
-                running.pool.stop_batch = control.stop  # every worker down: the rest waits for --resume
+            running = await open_executor(stack, plan, job, status_console(), loaded, control.stop)
             opened = running.opened
             stats.startup_s = time.perf_counter() - started
             stats.model = opened.model

@@ -115,9 +115,7 @@ def run_experiment(args: ExperimentArgs) -> None:
 
     async def go() -> None:
         async with AsyncExitStack() as stack:
-            running = await open_executor(stack, plan, job)
-            if running.pool is not None:
-                running.pool.stop_batch = control.stop  # every worker down: the rest waits for --resume
+            running = await open_executor(stack, plan, job, loaded=experiment, stop_batch=control.stop)
             for warning in running.opened.warnings:
                 stderr().print(f"[yellow]warning:[/] {warning}")
             records = read_rows(experiment.questions)

@@ -59,10 +59,13 @@ class Opened:
 async def open_job(
     stack: AsyncExitStack, job: BatchJob | ExperimentJob, status_console: Any = None, loaded: Any = None
 ) -> Opened:
-    """Open the job's decks on `stack` (closed with it) and build its row runner; `loaded`: the config, if at hand."""
+    """Open the job's decks on `stack` (closed with it) and build its row runner.
+
+    `loaded`: what the command has already read, if at hand (the config of a batch, an experiment).
+    """
     if isinstance(job, BatchJob):
         return await _open_batch(stack, job, status_console, loaded)
-    return await _open_experiment(stack, job)
+    return await _open_experiment(stack, job, loaded)
 
 
 async def _open_batch(stack: AsyncExitStack, job: BatchJob, status_console: Any, loaded: Any) -> Opened:
@@ -84,13 +87,13 @@ async def _open_batch(stack: AsyncExitStack, job: BatchJob, status_console: Any,
     )  # fmt: skip
 
 
-async def _open_experiment(stack: AsyncExitStack, job: ExperimentJob) -> Opened:
+async def _open_experiment(stack: AsyncExitStack, job: ExperimentJob, loaded: Any) -> Opened:
     from pathlib import Path
 
     from app.experiment.runner import open_decks, runner_for
     from app.experiment.spec import load_experiment
 
-    experiment = load_experiment(Path(job.file), job.config)
+    experiment = loaded or load_experiment(Path(job.file), job.config)
     decks = await open_decks(stack, experiment.variants)
     warnings = [f"variant {name}: {w}" for name, deck in decks.items() for w in deck.warnings()]
     agents = {name: deck.agent.name for name, deck in decks.items()}

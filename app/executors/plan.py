@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -12,7 +11,6 @@ from app.config.execution import BatchSettings, RaySettings
 from app.errors import ConfigError, UsageError
 from app.executors.jobs import BatchJob, ExperimentJob, Opened
 
-EXECUTORS = ("local", "processes", "ray")
 DEFAULT_CONCURRENCY = 8
 INSTALL_RAY = "pip install 'agentdeck[ray]'"
 
@@ -33,8 +31,6 @@ def make_plan(
     """Resolve the executor settings; a flag that cannot apply is a usage error."""
     base = settings or BatchSettings()
     chosen = executor or base.executor
-    if chosen not in EXECUTORS:
-        raise UsageError(f"unknown executor {chosen!r}", hint="use --executor local, processes or ray")
     if workers is not None and not 1 <= workers <= 256:
         raise UsageError("--workers must be between 1 and 256")
     if workers is not None and chosen == "local":
@@ -46,7 +42,9 @@ def make_plan(
             raise ConfigError("the ray executor needs Ray, which is not installed", hint=INSTALL_RAY) from None
     count = workers or base.workers
     if count is None and chosen == "processes":
-        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        from app.startup import cores
+
+        count = cores()
     width = concurrency or base.concurrency or DEFAULT_CONCURRENCY
     return Plan(chosen, 1 if chosen == "local" else count, width, base.ray)
 
@@ -70,13 +68,21 @@ class Running:
 
     def fetches(self) -> dict[str, int]:
         """tools/list requests per server during the batch."""
-        return self.opened.fetches() if self.pool is None else dict(self.pool.fetches())
+        return dict(self.opened.fetches())
 
 
 async def open_executor(
-    stack: AsyncExitStack, plan: Plan, job: BatchJob | ExperimentJob, status_console: Any = None, loaded: Any = None
+    stack: AsyncExitStack,
+    plan: Plan,
+    job: BatchJob | ExperimentJob,
+    status_console: Any = None,
+    loaded: Any = None,
+    stop_batch: Callable[[str], None] | None = None,
 ) -> Running:
-    """Open the job here, or start the workers that each open it; closed with `stack`."""
+    """Open the job here, or start the workers that each open it; closed with `stack`.
+
+    `stop_batch`: called when every worker is down for good, so the rest of the rows wait for --resume.
+    """
     if plan.executor == "local":
         from app.executors.jobs import open_job
 
@@ -91,10 +97,9 @@ async def open_executor(
         from app.executors.ray_actors import RayPool
 
         pool = RayPool(job, plan.workers, plan.concurrency, plan.ray)
+    pool.stop_batch = stop_batch
     stack.push_async_callback(pool.close)
     await pool.start()
     ready = pool.ready
-    opened = Opened(
-        pool, ready.get("warnings", []), ready.get("model"), ready.get("offline"), agents=ready.get("agents", {})
-    )
+    opened = Opened(pool, ready.get("warnings", []), ready.get("model"), ready.get("offline"), pool.fetches)
     return Running(opened, len(pool.workers) * plan.concurrency, pool.alive, pool)
