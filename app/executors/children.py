@@ -11,18 +11,26 @@ import contextlib
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 Child = tuple[int, int]  # (pid, start time in clock ticks since boot)
 
 
-def start_time(pid: int) -> int | None:
-    """When `pid` started (field 22 of /proc/PID/stat), or None when it is gone."""
+def _stat(pid: int) -> tuple[str, int] | None:
+    """`pid`'s state letter and start time (fields 3 and 22 of /proc/PID/stat), or None when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its closing one.
-    return int(stat.rpartition(")")[2].split()[19])
+    fields = stat.rpartition(")")[2].split()
+    return fields[0], int(fields[19])
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started (field 22 of /proc/PID/stat), or None when it is gone."""
+    stat = _stat(pid)
+    return None if stat is None else stat[1]
 
 
 def descendants(pid: int) -> list[Child]:
@@ -43,15 +51,18 @@ def descendants(pid: int) -> list[Child]:
 
 
 def alive(children: list[Child]) -> list[Child]:
-    """Those of `children` that are still the same running processes."""
-    return [(pid, started) for pid, started in children if start_time(pid) == started and not _zombie(pid)]
+    """Those of `children` that are still the same running processes (not zombies)."""
+    found = []
+    for pid, started in children:
+        stat = _stat(pid)
+        if stat is not None and stat[1] == started and stat[0] != "Z":
+            found.append((pid, started))
+    return found
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return True
+def reported(ready: dict[str, Any]) -> list[Child]:
+    """The children a worker listed in its ready report (JSON lists back into pairs)."""
+    return [(int(pid), int(started)) for pid, started in ready.get("children", [])]
 
 
 def kill(children: list[Child]) -> None:

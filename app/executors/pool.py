@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -12,7 +14,7 @@ from typing import Any, Protocol
 from app.batch.engine import base_row
 from app.batch.inputs import InputRow
 from app.errors import AgentdeckError
-from app.executors.jobs import BatchJob, ExperimentJob
+from app.executors.jobs import BatchJob, ExperimentJob, Opened
 
 log = logging.getLogger("agentdeck.executors")
 
@@ -39,6 +41,11 @@ class WorkerStats:
     restarts: int = 0
     peak_rss_mb: float | None = None  # the worker's peak memory, reported when it closes
 
+    def closed(self, bye: dict[str, Any], cpu_before: float) -> None:
+        """Take a worker's bye report (`cpu_before`: the CPU of its earlier lives)."""
+        self.cpu_s = cpu_before + bye["cpu"]
+        self.peak_rss_mb = bye.get("rss_mb")
+
     def as_dict(self, wall_s: float) -> dict[str, Any]:
         """The summary's entry, with rows/s over the batch's rows phase."""
         rate = self.rows / wall_s if wall_s > 0 else 0.0
@@ -64,6 +71,25 @@ def peak_rss_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def ready_report(opened: Opened) -> dict[str, Any]:
+    """What a worker tells the driver once its decks are open: its pid, its MCP servers, the job's report."""
+    from app.executors.children import descendants
+
+    pid = os.getpid()
+    return {"pid": pid, "children": descendants(pid), "warnings": opened.warnings, "model": opened.model,
+            "offline": opened.offline, "agents": opened.agents}  # fmt: skip
+
+
+def bye_report(fetches: dict[str, int]) -> dict[str, Any]:
+    """What a worker tells the driver as it ends: tools/list requests per server, its CPU and peak memory."""
+    return {"fetches": fetches, "cpu": time.process_time(), "rss_mb": peak_rss_mb()}
+
+
+def fatal_report(exc: AgentdeckError) -> dict[str, Any]:
+    """Why a worker could not open its job, for `worker_error` in the driver."""
+    return {"fatal": exc.message, "hint": exc.hint, "code": exc.exit_code}
 
 
 def worker_error(name: str, report: dict[str, Any]) -> AgentdeckError:

@@ -95,7 +95,7 @@ class WorkerProcess:
                 raise worker_error(name, message)
             raise AgentdeckError(f"{name} could not start: {self._cause(proc)}")
         self.ready = message["ready"]
-        self.children = [(int(pid), int(started)) for pid, started in self.ready.get("children", [])]
+        self.children = children.reported(self.ready)
         self.stats.pid = proc.pid
         self.gone = None
         self._tasks.append(asyncio.create_task(self._read_results(proc)))
@@ -132,8 +132,7 @@ class WorkerProcess:
     def _take(self, message: dict[str, Any]) -> None:
         if "bye" in message:
             self.bye = message["bye"]
-            self.stats.cpu_s = self._cpu_before + message["bye"]["cpu"]
-            self.stats.peak_rss_mb = message["bye"].get("rss_mb")
+            self.stats.closed(self.bye, self._cpu_before)
             return
         self.stats.rows += 1
         self.stats.cpu_s = self._cpu_before + message.get("cpu", 0.0)

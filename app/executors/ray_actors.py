@@ -42,7 +42,7 @@ class Actor:
         """Its MCP servers' pids when it runs on this machine (elsewhere they cannot be reached from here)."""
         if self.ready.get("host") != socket.gethostname():
             return []
-        return [(int(pid), int(started)) for pid, started in self.ready.get("children", [])]
+        return children.reported(self.ready)
 
 
 class RayPool(Pool):
@@ -177,8 +177,7 @@ class RayPool(Pool):
 
     async def _bye(self, actor: Actor, timeout: float) -> dict[str, Any]:
         answer: dict[str, Any] = await asyncio.wait_for(actor.handle.close.remote(), timeout)
-        actor.stats.cpu_s = actor.cpu_before + answer["cpu"]
-        actor.stats.peak_rss_mb = answer.get("rss_mb")
+        actor.stats.closed(answer, actor.cpu_before)
         return answer
 
 

@@ -20,19 +20,17 @@ class RowActor:
     async def open(self, job_json: str, cwd: str) -> dict[str, Any]:
         """Open the job's decks; what the driver needs to know, or `fatal` with the reason."""
         from app.errors import AgentdeckError
-        from app.executors.children import descendants
         from app.executors.jobs import JOB, open_job
+        from app.executors.pool import fatal_report, ready_report
 
         if os.path.isdir(cwd):
             os.chdir(cwd)  # a local cluster: relative paths mean what they meant to the driver
         try:
             self.opened = await open_job(self.stack, JOB.validate_json(job_json))
         except AgentdeckError as exc:
-            return {"fatal": exc.message, "hint": exc.hint, "code": exc.exit_code}
+            return fatal_report(exc)
         gc.freeze()  # as the driver does: what is loaded now lives as long as the actor
-        pid = os.getpid()
-        return {"pid": pid, "host": socket.gethostname(), "children": descendants(pid), "warnings": self.opened.warnings,
-                "model": self.opened.model, "offline": self.opened.offline, "agents": self.opened.agents}  # fmt: skip
+        return {**ready_report(self.opened), "host": socket.gethostname()}
 
     async def run(self, row: dict[str, Any]) -> dict[str, Any]:
         """One row's result, with this actor's CPU time so far."""
@@ -43,8 +41,8 @@ class RowActor:
 
     async def close(self) -> dict[str, Any]:
         """Close the decks (and with them the MCP servers)."""
-        from app.executors.pool import peak_rss_mb
+        from app.executors.pool import bye_report
 
         fetches = self.opened.fetches() if self.opened is not None else {}
         await self.stack.aclose()
-        return {"fetches": fetches, "cpu": time.process_time(), "rss_mb": peak_rss_mb()}
+        return bye_report(fetches)

@@ -37,9 +37,8 @@ def _writer(fd: int) -> Any:
 async def serve(send: Any) -> None:
     """Open the job named on the first input line and run rows until the input ends."""
     from app.errors import AgentdeckError
-    from app.executors.children import descendants
     from app.executors.jobs import JOB, open_job, row_from_wire
-    from app.executors.pool import peak_rss_mb
+    from app.executors.pool import bye_report, fatal_report, ready_report
 
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
@@ -59,9 +58,7 @@ async def serve(send: Any) -> None:
         async with AsyncExitStack() as stack:
             opened = await open_job(stack, job)
             gc.freeze()  # as the driver does: what is loaded now lives as long as the worker
-            ready = {"pid": os.getpid(), "children": descendants(os.getpid()), "warnings": opened.warnings,
-                     "model": opened.model, "offline": opened.offline, "agents": opened.agents}  # fmt: skip
-            send({"ready": ready})
+            send({"ready": ready_report(opened)})
 
             async def run(seq: int, row: Any) -> None:
                 try:
@@ -77,9 +74,9 @@ async def serve(send: Any) -> None:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             await asyncio.gather(*tasks, return_exceptions=True)
-            send({"bye": {"fetches": opened.fetches(), "cpu": time.process_time(), "rss_mb": peak_rss_mb()}})
+            send({"bye": bye_report(opened.fetches())})
     except AgentdeckError as exc:
-        send({"fatal": exc.message, "hint": exc.hint, "code": exc.exit_code})
+        send(fatal_report(exc))
     except asyncio.CancelledError:
         pass  # SIGTERM: the driver records the rows that were running
 
