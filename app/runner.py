@@ -108,7 +108,8 @@ def audited_run(deck: Deck, agent: str, question: Any, log: ToolCallLog, row: st
     # The run's span is current while it runs: model spans and the mcp client's tool-call spans
     # (and the traceparent it sends to servers) hang under it.
     with tracer().start_as_current_span("agentdeck run", attributes=attributes) as span:
-        log.turns = turns = Turns(span)
+        # Turns only where spans carry something: without telemetry they are work on every model request.
+        log.turns = turns = Turns(span) if span.get_span_context().is_valid else None
         try:
             yield state
         except BaseException as exc:
@@ -117,7 +118,8 @@ def audited_run(deck: Deck, agent: str, question: Any, log: ToolCallLog, row: st
             span.set_attribute("agentdeck.status", "cancelled" if cancelled else "error")
             raise
         finally:
-            turns.close()
+            if turns is not None:
+                turns.close()
             log.turns = None
         state.fail("error", "the run stopped without an answer")
 
