@@ -19,7 +19,7 @@ from mcp.server.lowlevel import Server
 
 from app.config.governance import GatewayConfig
 from app.config.loader import LoadedConfig
-from app.gateway.approval import MODERN, Approvals, needs_approval
+from app.gateway.approval import Approvals, is_modern, needs_approval
 from app.gateway.jwt_auth import JwtRejected, JwtVerifier, looks_like_jwt
 from app.gateway.limits import Limiter
 from app.gateway.metrics import Metrics
@@ -152,7 +152,7 @@ class Gateway:
             return {} if profile is None else visible(self.config, self.upstreams, profile, identity)
 
         async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-            if str(ctx.protocol_version) < MODERN:
+            if not is_modern(ctx):
                 # ctx.session lives for one request; the connection it wraps lives as long as the client's.
                 self.legacy_listeners.add(ctx.session._connection)
             exposed = offered(_identity(ctx))

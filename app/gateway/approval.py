@@ -31,6 +31,11 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+def is_modern(ctx: Any) -> bool:
+    """Whether the client on `ctx` speaks the 2026-07-28 protocol (input requests, list_changed on its stream)."""
+    return str(getattr(ctx, "protocol_version", "") or "") >= MODERN
+
+
 def needs_approval(setting: Any, tool: Any, prefixed: str) -> bool:
     """never | always | destructive | a list of globs (on the prefixed or the original name)."""
     if setting == "always":
@@ -88,7 +93,7 @@ class Approvals:
         subject = self._subject(who, profile, params.name, arguments)
         shown = json.dumps(arguments, ensure_ascii=False, default=str)
         message = f"The agentdeck gateway needs your approval to run {params.name} with {shown[:400]}."
-        if str(getattr(ctx, "protocol_version", "") or "") >= MODERN:
+        if is_modern(ctx):
             answer = (params.input_responses or {}).get(KEY)
             if answer is not None and self._verify(params.request_state, subject):
                 return "approved" if _accepted(answer) else "declined"
