@@ -34,15 +34,13 @@ async def per_call_ms(args: list[str], root: Path, calls: int, concurrency: int,
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
+    from app.executors.children import descendants
+
     params = StdioServerParameters(command=sys.executable, args=args, cwd=str(ROOT), env=dict(os.environ))
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         await session.call_tool("read_text_file", {"path": "note.txt"})  # warm: imports and first-call paths
-        pid = next(
-            int(p) for p in os.listdir("/proc")
-            if p.isdigit() and str(root).encode() in Path(f"/proc/{p}/cmdline").read_bytes()
-            and os.getppid() != int(p) and int(p) != os.getpid()
-        )  # fmt: skip
+        (pid, _), *_ = descendants(os.getpid())  # the server is this process's only child
         before = cpu_seconds(pid)
         gate = asyncio.Semaphore(concurrency)
 
