@@ -17,7 +17,11 @@ costs the driver and the actor is measured too: it is paid once per row on top o
 
 Each run also samples /proc/stat: how many cores the whole machine keeps busy in the middle of the
 rows phase (every process: the batch, its workers and MCP servers, the fake model, Ray's own). With
-one worker that is already well over one core; with two, both cores are busy.
+one worker that is already well over one core; with two, both cores are busy. So each pair also prints
+its bound at equal CPU per row: the cores / the cores busy with one worker, which is how much faster two
+workers can go if a row costs them the same CPU as it costs one. The fake model, the MCP servers, the
+driver and Ray's daemons share the same cores, so the more of them they take, the lower the bound. Two
+workers can beat it only by spending less CPU per row (each event loop holds half the rows in flight).
 
 Run: .venv/bin/python bench/bench_executors.py [--rows 1000] [--in-flight 64] [--rounds 3] [--skip-ray]
 """
@@ -101,6 +105,15 @@ def pair(label_a: str, label_b: str, a: list[dict[str, Any]], b: list[dict[str, 
         print(line(label_b, y))
 
 
+def bound(single: list[dict[str, Any]]) -> str:
+    """The pair's bound at equal CPU per row, from the median cores the one-worker runs kept busy."""
+    measured = [s["busy_cores"] for s in single if "busy_cores" in s]
+    if not measured:
+        return "bound unknown: the rows phase was too short to sample"
+    busy = statistics.median(measured)
+    return f"at equal CPU per row at most {CORES / busy:.2f}x: {CORES} cores / {busy:.2f} busy with one"
+
+
 def ray_call_cost(calls: int = 2000) -> tuple[float, float]:
     """CPU milliseconds one near-empty async actor call costs the driver and the actor (a row's size)."""
     import asyncio
@@ -172,11 +185,11 @@ def main() -> None:
     pair("local", "processes, 2 workers", local, procs)
     for w in procs[-1]["workers"]:
         print(f"    {w['name']}: {w['rows']} rows, cpu {w['cpu_s']:.1f} s, peak {w['peak_rss_mb']} MiB")
-    print(f"(a) processes / local, median of {args.rounds}: {a:.2f}x (target >= 1.5x)")
+    print(f"(a) processes / local, median of {args.rounds}: {a:.2f}x (target >= 1.5x; {bound(local)})")
     if ray_result is not None:
         ray1, ray2, b = ray_result
         pair("ray, 1 actor", "ray, 2 actors", ray1, ray2)
-        print(f"(b) ray 2 actors / 1 actor, median of {args.rounds}: {b:.2f}x (target >= 1.5x)")
+        print(f"(b) ray 2 actors / 1 actor, median of {args.rounds}: {b:.2f}x (target >= 1.5x; {bound(ray1)})")
         starts = ", ".join(f"{x['startup_s']:.1f}/{y['startup_s']:.1f}" for x, y in zip(ray1, ray2, strict=True))
         print(f"    Ray start-up (cluster and actors ready), 1 actor/2 actors: {starts} s")
         for w in ray2[-1]["workers"]:
