@@ -98,7 +98,7 @@ async def spawn_one(loaded: LoadedConfig, name: str) -> EarlyProcess | None:
     return EarlyProcess(name, process, errlog)
 
 
-def _cpu_ticks(pid: int) -> int | None:
+def cpu_ticks(pid: int) -> int | None:
     """User + system CPU time of a process in clock ticks (Linux /proc); None when it cannot be read."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -115,7 +115,7 @@ async def settled(process: Any, poll: float = 0.03) -> None:
     last = None
     while process.returncode is None:
         await anyio.sleep(poll)
-        ticks = _cpu_ticks(process.pid)
+        ticks = cpu_ticks(process.pid)
         if ticks is None or ticks == last:
             return
         last = ticks

@@ -24,17 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SDK_RUN = "import sys; from servers.filesystem.paths import make_roots; from servers.filesystem.server import build_server; build_server(make_roots([sys.argv[1]], [])).run()"  # fmt: skip
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def per_call_ms(args: list[str], root: Path, calls: int, concurrency: int, pause: float) -> float:
     """Server CPU milliseconds per read_text_file call."""
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     from app.executors.children import descendants
+    from app.startup import cpu_ticks
+
+    def cpu_seconds(pid: int) -> float:
+        ticks = cpu_ticks(pid)
+        assert ticks is not None, "the server is gone"
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     params = StdioServerParameters(command=sys.executable, args=args, cwd=str(ROOT), env=dict(os.environ))
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pexpect
 
-from app.startup import _cpu_ticks
+from app.startup import cpu_ticks
 from tests.conftest import PY, TOY, clean_env, screen_lines
 
 RULES = r"""rules:
@@ -165,11 +165,11 @@ def test_a_server_failing_after_the_prompt_is_reported_and_the_chat_goes_on(tmp_
 
 
 def test_cpu_ticks_read_from_proc_grow_while_a_process_works() -> None:
-    before = _cpu_ticks(os.getpid())
+    before = cpu_ticks(os.getpid())
     assert isinstance(before, int)
     deadline = time.process_time() + 0.1
     while time.process_time() < deadline:
         pass
-    after = _cpu_ticks(os.getpid())
+    after = cpu_ticks(os.getpid())
     assert after is not None and after > before
-    assert _cpu_ticks(2**22 + 12345) is None  # no such process
+    assert cpu_ticks(2**22 + 12345) is None  # no such process
